@@ -1,0 +1,141 @@
+# spoke: one non-recursive Makefile. See README.md for the targets and knobs.
+#   make [all|test|bench|demo|fuzz|coverage|fmt|fmt-check|lint|hdr-check|clean]
+#   knobs: DEBUG=1 SANITIZE=address,undefined|thread COVERAGE=1 WERROR=1 CC=clang
+
+CC ?= cc
+PKGS := jansson libsodium sqlite3
+CONFIG := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),$(if $(DEBUG),debug,$(if $(COVERAGE),cov,release)))
+comma := ,
+BUILD := build/$(CONFIG)
+
+CFLAGS := -std=c17 -g -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -Wimplicit-fallthrough \
+	-Isrc -I. -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+
+ifdef SANITIZE
+CFLAGS += -O1 -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -DSPOKE_DEBUG
+LDFLAGS += -fsanitize=$(SANITIZE)
+else ifdef DEBUG
+CFLAGS += -O0 -DSPOKE_DEBUG
+else ifdef COVERAGE
+CFLAGS += -O0 --coverage -DSPOKE_COVERAGE
+LDFLAGS += --coverage
+else
+CFLAGS += -O2 -D_FORTIFY_SOURCE=2
+endif
+ifdef WERROR
+CFLAGS += -Werror
+endif
+CFLAGS += -MMD -MP
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+HEADERS := $(sort $(wildcard src/*/*.h))
+
+SPOKE := $(BUILD)/spoke
+UNIT := $(BUILD)/test-unit
+
+.PHONY: all test unit api-test bench demo fuzz fuzz-replay coverage fmt fmt-check lint \
+	hdr-check check-layers clean deps
+all: $(SPOKE)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libspoke.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SPOKE): $(BUILD)/src/main.o $(BUILD)/libspoke.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The suite registry is generated from the test files present: each
+# tests/unit/test_<m>.c defines test_suite_<m>[].
+$(BUILD)/tests/unit/list.h: $(TEST_SRC)
+	@mkdir -p $(@D)
+	@for f in $(filter tests/unit/test_%,$(TEST_SRC)); do \
+	  n=$$(basename $$f .c); echo "SUITE($${n#test_})"; done > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/tests/unit/runner.o: $(BUILD)/tests/unit/list.h
+
+$(UNIT): $(TEST_OBJ) $(BUILD)/libspoke.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libspoke.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/deps --test
+
+# Unit tests, fuzz corpus replay, then the API and integration suites against
+# a real server. Everything a test needs (SQLite, ports) it sets up itself.
+test: deps $(SPOKE) $(UNIT) $(FUZZ_REPLAY)
+	$(UNIT)
+	tests/fuzz/replay-all $(BUILD)/fuzz
+	python3 tests/api/run.py --spoke $(SPOKE)
+	python3 tests/integration/run.py --spoke $(SPOKE)
+
+unit: $(UNIT)
+	$(UNIT) $(T)
+
+api-test: $(SPOKE)
+	python3 tests/api/run.py --spoke $(SPOKE) $(T)
+
+demo:
+	@scripts/deps
+	@$(MAKE) --no-print-directory $(SPOKE)
+	$(SPOKE) demo
+
+bench: $(SPOKE)
+	$(SPOKE) bench
+
+# libFuzzer targets (clang). Each runs for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  mkdir -p build/fuzz-corpus/$$n; \
+	  clang -std=c17 -g -O1 -Isrc -I. -I$(BUILD) $(shell pkg-config --cflags $(PKGS)) \
+	    -fsanitize=fuzzer,address,undefined $$f $(LIB_SRC) -o build/$$n $(LDLIBS) && \
+	  build/$$n -max_total_time=$(FUZZ_SECONDS) build/fuzz-corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+coverage:
+	$(MAKE) COVERAGE=1 $(BUILD:build/%=build/cov)/test-unit
+	build/cov/test-unit
+	gcov -b -o build/cov/src $(LIB_SRC) > build/cov/gcov.txt; tail -n 4 build/cov/gcov.txt
+
+fmt:
+	clang-format -i $(LIB_SRC) $(HEADERS) src/main.c $(TEST_SRC) $(FUZZ_SRC)
+
+fmt-check:
+	clang-format --dry-run -Werror $(LIB_SRC) $(HEADERS) src/main.c $(TEST_SRC) $(FUZZ_SRC)
+
+lint: check-layers
+	@! grep -nE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|atol|atof|gets|alloca)\s*\(' \
+		$(LIB_SRC) $(HEADERS) src/main.c || (echo "lint: banned call" && false)
+	@! grep -nE '(^|[^x_a-z])(malloc|calloc|realloc|free)\s*\(' \
+		$(filter-out src/base/%,$(LIB_SRC) $(HEADERS)) src/main.c || \
+		(echo "lint: use xmalloc/xfree outside src/base" && false)
+	@echo "lint: ok"
+
+check-layers:
+	@tools/check-layers
+
+hdr-check:
+	@for h in $(HEADERS); do \
+	  printf '#include "%s"\n' $$h | sed 's|src/||' | \
+	  $(CC) $(CFLAGS) -Werror -x c -c - -o /dev/null || exit 1; done; echo "hdr-check: ok"
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d
