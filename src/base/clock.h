@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Time sources. Only edges (net/, gateway/, svc/, api/, cli/) read clocks;
+ * pure modules take time as arguments.
+ */
+#ifndef BASE_CLOCK_H
+#define BASE_CLOCK_H
+
+#include "base/sys.h"
+
+/* Milliseconds since the Unix epoch (wall clock). */
+int64_t clock_wall_ms(void);
+
+/* Milliseconds from an arbitrary fixed point; never goes back. */
+int64_t clock_mono_ms(void);
+
+/* Nanoseconds from an arbitrary fixed point; never goes back. */
+int64_t clock_mono_ns(void);
+
+/*
+ * Formats epoch milliseconds as RFC 3339 UTC with milliseconds
+ * ("2026-11-29T10:43:17.123Z") into out, which holds at least 25 bytes.
+ */
+void clock_format_rfc3339(int64_t wall_ms, char out[25]);
+
+#endif
