@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Persistence behind one interface. The embedded backend is SQLite in WAL
+ * mode with synchronous=FULL, so a committed transaction survives kill -9 and
+ * power loss. Two kinds of handle:
+ *
+ *   struct store         a connection for loading and reading, owned by one
+ *                        thread (the service's loop thread);
+ *   struct store_writer  the group-commit thread: callers submit changes,
+ *                        each gets a log sequence number (lsn); the thread
+ *                        commits whatever has queued in one transaction and
+ *                        then reports the highest durable lsn.
+ *
+ * No SQLite result code escapes this module; failures are enum err with a
+ * message in struct err_detail.
+ */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include "base/sys.h"
+#include "base/err.h"
+#include "base/str.h"
+#include "core/entity.h"
+#include "core/pricing.h"
+#include "core/world.h"
+
+struct store;
+struct store_writer;
+
+enum store_role { STORE_ROLE_OPERATOR = 1 };
+
+/*
+ * Opens (creating if needed) the database at path and brings its schema to
+ * the current version, running each pending migration in its own
+ * transaction. ERR_IO if the file cannot be opened or is not a spoke
+ * database; ERR_CONFLICT if its schema is newer than this binary knows.
+ * The handle belongs to the calling thread until store_close.
+ */
+enum err store_open(const char *path, struct store **out, struct err_detail *d);
+
+/* Closes the handle; NULL is a no-op. */
+void store_close(struct store *st);
+
+/* The schema version of an open store (for `spoke version` and tests). */
+int store_schema_version(const struct store *st);
+
+/*
+ * Loading at start: calls fn for each row, in id order. Stops and returns
+ * fn's error if fn fails; ERR_IO on a read failure.
+ */
+typedef enum err store_bike_fn(void *ctx, const struct core_bike *b);
+typedef enum err store_rider_fn(void *ctx, const struct core_rider *r);
+typedef enum err store_trip_fn(void *ctx, const struct core_trip *t);
+typedef enum err store_res_fn(void *ctx, const struct core_reservation *r);
+typedef enum err store_pricing_fn(void *ctx, const struct core_pricing *p);
+
+enum err store_load_bikes(struct store *st, store_bike_fn *fn, void *ctx);
+enum err store_load_riders(struct store *st, store_rider_fn *fn, void *ctx);
+/* Only trips in state unlocking or riding. */
+enum err store_load_active_trips(struct store *st, store_trip_fn *fn,
+                                 void *ctx);
+/* Only reservations in state active. */
+enum err store_load_active_reservations(struct store *st, store_res_fn *fn,
+                                        void *ctx);
+/* Every pricing version, oldest first. */
+enum err store_load_pricing(struct store *st, store_pricing_fn *fn, void *ctx);
+/* The highest trip and reservation ids ever stored (0 if none). */
+enum err store_max_ids(struct store *st, int64_t *max_trip_id,
+                       int64_t *max_reservation_id);
+
+/* Reads. ERR_NOT_FOUND if there is no such row; ERR_IO on failure. */
+enum err store_trip_get(struct store *st, int64_t id, struct core_trip *out);
+enum err store_trip_by_idem(struct store *st, int64_t rider_id, struct str key,
+                            struct core_trip *out);
+enum err store_reservation_get(struct store *st, int64_t id,
+                               struct core_reservation *out);
+/*
+ * The rider's trips with id < before_id (0: no bound), newest first, at most
+ * cap of them into out; *n gets the count. On failure out may be partly
+ * written and *n is untouched.
+ */
+enum err store_trips_by_rider(struct store *st, int64_t rider_id,
+                              int64_t before_id, struct core_trip *out,
+                              size_t cap, size_t *n);
+
+#define STORE_TOKEN_LABEL_MAX 64
+
+/*
+ * Operator tokens (created by `spoke token create`, checked by the server).
+ * token_create stores the hash with a role and a label (at most
+ * STORE_TOKEN_LABEL_MAX bytes) and commits at once; ERR_CONFLICT if the hash
+ * exists, ERR_INVALID for an unknown role or a longer label, ERR_BUSY if
+ * another process held the write lock past the busy timeout, ERR_IO on
+ * failure. token_lookup gives the role and the token's id, or ERR_NOT_FOUND;
+ * ERR_IO on failure.
+ */
+enum err store_token_create(struct store *st,
+                            const unsigned char hash[CORE_TOKEN_HASH_BYTES],
+                            enum store_role role, const char *label,
+                            int64_t now_ms, int64_t *id, struct err_detail *d);
+enum err store_token_lookup(struct store *st,
+                            const unsigned char hash[CORE_TOKEN_HASH_BYTES],
+                            enum store_role *role, int64_t *id);
+
+/*
+ * One change to persist. Records are copies, so the submitter may change or
+ * free its own objects right after submitting. The kinds mirror
+ * enum core_change_kind: a bike, rider, trip, reservation or pricing record
+ * is written whole (insert or replace by id); a charge inserts the ledger
+ * row for the trip's fare unless that trip was charged before (so a charge
+ * is recorded exactly once however often it is submitted); an event appends
+ * to the vehicle event log.
+ */
+struct store_op {
+    enum core_change_kind kind;
+    union {
+        struct core_bike bike;
+        struct core_rider rider;
+        struct core_trip trip; /* CORE_CH_TRIP and CORE_CH_CHARGE */
+        struct core_reservation res;
+        struct core_pricing pricing;
+        struct core_vehicle_event event;
+    } u;
+};
+
+/*
+ * Called on the writer thread after each commit with the highest durable
+ * lsn (msg NULL), or with err != ERR_OK, the last durable lsn and a message
+ * if a commit failed: ERR_BUSY if the database stayed locked through every
+ * retry, ERR_CONFLICT for a constraint the batch broke, ERR_IO otherwise.
+ * After a failure the writer accepts no more work: nothing after the last
+ * durable lsn is in the database, and the owner should stop (restart
+ * rebuilds from the store). The callback may call store_writer_submit.
+ */
+typedef void store_commit_fn(void *ctx, uint64_t durable_lsn, enum err err,
+                             const char *msg);
+
+/*
+ * Starts the group-commit thread on its own connection to path (which
+ * store_open has already migrated). lsn numbering starts after start_lsn.
+ * ERR_IO if the database cannot be opened or the thread cannot start.
+ */
+enum err store_writer_start(const char *path, uint64_t start_lsn,
+                            store_commit_fn *fn, void *ctx,
+                            struct store_writer **out, struct err_detail *d);
+
+/*
+ * Queues n ops to commit together in one transaction (with whatever else is
+ * queued) and returns their lsn: every op of this call is durable once the
+ * callback reports a durable_lsn >= that value. n may be 0: the lsn is then
+ * a barrier, durable once everything submitted before it is. Thread-safe.
+ * Returns 0 if the writer has failed or is stopping.
+ */
+uint64_t store_writer_submit(struct store_writer *w, const struct store_op *ops,
+                             size_t n);
+
+/*
+ * Commits everything queued, stops the thread and closes its connection;
+ * NULL is a no-op. Call from the thread that started it.
+ */
+void store_writer_stop(struct store_writer *w);
+
+#endif
