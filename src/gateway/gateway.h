@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The smart-lock gateway: a TCP listener speaking the Omni lock protocol
+ * (lock/), one session per connected lock, keyed by IMEI. It answers the
+ * protocol's acknowledgements itself, runs the unlock handshake (R0 request,
+ * key reply, L0 with the key), and reports what locks say to its owner
+ * through callbacks. It knows nothing of trips or riders.
+ *
+ * Sessions: a lock must send a valid frame naming a known IMEI before the
+ * login timeout; frames naming another IMEI than the session's are dropped;
+ * a lock that connects again replaces its old session; sessions idle past
+ * the idle timeout close; each malformed or oversized frame is counted and
+ * skipped, and a session closes after too many of them.
+ */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include "base/sys.h"
+#include "base/err.h"
+#include "core/world.h"
+#include "net/loop.h"
+
+struct gateway;
+
+struct gateway_config {
+    const char *listen;       /* "HOST:PORT" */
+    int64_t login_timeout_ms; /* default 30 s */
+    int64_t idle_timeout_ms;  /* default 10 min */
+    size_t max_bad_frames;    /* default 16 */
+    size_t max_sessions;      /* default 100,000 */
+};
+
+void gateway_config_default(struct gateway_config *cfg);
+
+/* What the gateway tells its owner. imei is the lock's; ctx is the owner's. */
+struct gateway_ops {
+    /* May this IMEI connect? Called once per new session. */
+    bool (*is_known)(void *ctx, uint64_t imei);
+    /* Sign-in, heartbeat or position: what the lock reported. */
+    void (*report)(void *ctx, uint64_t imei, const struct core_bike_report *r);
+    /* W0 alarm (fault false) or E0 fault (fault true) with its code. */
+    void (*alarm)(void *ctx, uint64_t imei, int code, bool fault);
+    /* The outcome of an unlock started by gateway_unlock. */
+    void (*unlock_result)(void *ctx, uint64_t imei, int64_t user_id,
+                          bool unlocked);
+    /* The lock reports it was locked (L1). */
+    void (*locked)(void *ctx, uint64_t imei, int64_t user_id, int64_t ride_min);
+    /* A session for the IMEI came up or went away. */
+    void (*online)(void *ctx, uint64_t imei, bool online);
+};
+
+/*
+ * Listens on cfg->listen (copied) and serves locks on loop. ERR_INVALID /
+ * ERR_IO if the address cannot be used.
+ */
+enum err gateway_new(struct net_loop *loop, const struct gateway_config *cfg,
+                     const struct gateway_ops *ops, void *ctx,
+                     struct gateway **out, struct err_detail *d);
+
+/* Closes every session and the listener; NULL is a no-op. */
+void gateway_free(struct gateway *gw);
+
+/* The bound address, "HOST:PORT". */
+const char *gateway_address(const struct gateway *gw);
+
+bool gateway_is_online(const struct gateway *gw, uint64_t imei);
+
+/*
+ * Starts the unlock handshake with the lock: sends R0 (unlock, key valid
+ * for key_valid_s, user_id, now_s), answers its key with L0, and reports the
+ * result through ops->unlock_result. ERR_NOT_FOUND if the lock is not
+ * connected; ERR_BUSY if an unlock for another user is in progress.
+ */
+enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
+                        int64_t now_s, int64_t key_valid_s);
+
+/*
+ * Gives up an unlock whose key the lock has not sent yet, so that a late key
+ * does not open the lock. Once the unlock itself went out, its result is
+ * still reported. No-op if none is pending.
+ */
+void gateway_unlock_cancel(struct gateway *gw, uint64_t imei);
+
+struct gateway_stats {
+    uint64_t sessions;
+    uint64_t sessions_total;
+    uint64_t frames;
+    uint64_t bad_frames;
+    uint64_t rejected; /* unknown IMEI, login timeout, too many bad frames */
+    uint64_t replaced;
+    uint64_t idle_closed;
+};
+
+void gateway_stats(const struct gateway *gw, struct gateway_stats *out);
+
+#endif

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for src/gateway with fake owner callbacks and real loopback lock
+ * connections: sign-in, acks, the unlock handshake, bad frames, replacement.
+ */
+#include "base/sys.h"
+#include "tests/unit/harness.h"
+#include "gateway/gateway.h"
+#include "net/tcp.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define KNOWN UINT64_C(123456789012345)
+
+struct owner {
+    size_t reports, alarms, online, offline, locked;
+    int battery;
+    bool has_pos;
+    int unlock_results;
+    bool unlocked;
+    int64_t user;
+};
+
+static bool is_known(void *ctx, uint64_t imei)
+{
+    (void)ctx;
+    return imei == KNOWN;
+}
+
+static void report(void *ctx, uint64_t imei, const struct core_bike_report *r)
+{
+    struct owner *o = ctx;
+    (void)imei;
+    o->reports++;
+    if (r->battery_pct >= 0)
+        o->battery = r->battery_pct;
+    o->has_pos = o->has_pos || r->has_pos;
+}
+
+static void alarm_cb(void *ctx, uint64_t imei, int code, bool fault)
+{
+    struct owner *o = ctx;
+    (void)imei;
+    (void)code;
+    (void)fault;
+    o->alarms++;
+}
+
+static void unlock_result(void *ctx, uint64_t imei, int64_t user, bool ok)
+{
+    struct owner *o = ctx;
+    (void)imei;
+    o->unlock_results++;
+    o->unlocked = ok;
+    o->user = user;
+}
+
+static void locked(void *ctx, uint64_t imei, int64_t user, int64_t min)
+{
+    struct owner *o = ctx;
+    (void)imei;
+    (void)user;
+    (void)min;
+    o->locked++;
+}
+
+static void online(void *ctx, uint64_t imei, bool up)
+{
+    struct owner *o = ctx;
+    (void)imei;
+    if (up)
+        o->online++;
+    else
+        o->offline++;
+}
+
+static const struct gateway_ops ops = {is_known,      report, alarm_cb,
+                                       unlock_result, locked, online};
+
+static void stop_loop(struct net_timer *t)
+{
+    net_loop_stop(t->ctx);
+}
+
+static void spin(struct net_loop *loop, int64_t ms)
+{
+    struct net_timer t = {0};
+    net_timer_start(loop, &t, ms, stop_loop, loop);
+    CHECK_OK(net_loop_run(loop));
+    net_timer_stop(loop, &t);
+}
+
+struct env {
+    struct net_loop *loop;
+    struct gateway *gw;
+    struct owner o;
+};
+
+static void env_init(struct env *e, size_t max_bad)
+{
+    memset(e, 0, sizeof(*e));
+    CHECK_OK(net_loop_new(&e->loop, NULL));
+    struct gateway_config cfg;
+    gateway_config_default(&cfg);
+    cfg.listen = "127.0.0.1:0";
+    cfg.max_bad_frames = max_bad;
+    CHECK_OK(gateway_new(e->loop, &cfg, &ops, &e->o, &e->gw, NULL));
+}
+
+static void env_free(struct env *e)
+{
+    gateway_free(e->gw);
+    net_loop_free(e->loop);
+}
+
+static int lock_connect(struct env *e)
+{
+    int fd;
+    CHECK_OK(net_connect(gateway_address(e->gw), NULL, &fd, NULL));
+    spin(e->loop, 10);
+    return fd;
+}
+
+static void say(struct env *e, int fd, const char *text)
+{
+    size_t n = strlen(text);
+    CHECK(send(fd, text, n, MSG_NOSIGNAL) == (ssize_t)n);
+    spin(e->loop, 15);
+}
+
+/* What the server sent since the last call, or "" (and "EOF" if closed). */
+static const char *heard(int fd)
+{
+    static char buf[2048];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+    if (n == 0)
+        return "EOF";
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+TEST(gateway_sign_in_and_acks)
+{
+    struct env e;
+    env_init(&e, 4);
+    int fd = lock_connect(&e);
+    say(&e, fd, "*SCOR,OM,123456789012345,Q0,412,80,28#\n");
+    CHECK(gateway_is_online(e.gw, KNOWN));
+    CHECK_EQ(e.o.online, 1);
+    CHECK_EQ(e.o.battery, 80);
+    say(&e, fd,
+        "*SCOR,OM,123456789012345,D0,0,120001.0,A,2457.8101,N,"
+        "12125.5393,E,8,0.8,010124,10.0,M,A#\n");
+    CHECK(e.o.has_pos);
+    CHECK_STR(heard(fd), "");
+    say(&e, fd, "*SCOR,OM,123456789012345,W0,2#\n");
+    CHECK_STR(heard(fd), "\xff\xff*SCOS,OM,123456789012345,W0#\n");
+    CHECK_EQ(e.o.alarms, 1);
+    say(&e, fd, "*CMDR,OM,123456789012345,000000000000,L1,0,0,0#\n");
+    CHECK_STR(heard(fd), "\xff\xff*CMDS,OM,123456789012345,000000000000,L1#\n");
+    CHECK_EQ(e.o.locked, 1);
+    close(fd);
+    spin(e.loop, 15);
+    CHECK(!gateway_is_online(e.gw, KNOWN));
+    CHECK_EQ(e.o.offline, 1);
+    env_free(&e);
+}
+
+TEST(gateway_unknown_lock_is_dropped)
+{
+    struct env e;
+    env_init(&e, 4);
+    int fd = lock_connect(&e);
+    say(&e, fd, "*SCOR,OM,999999999999999,Q0,412,80,28#\n");
+    CHECK_STR(heard(fd), "EOF");
+    CHECK_EQ(e.o.online, 0);
+    struct gateway_stats st;
+    gateway_stats(e.gw, &st);
+    CHECK_EQ(st.rejected, 1);
+    close(fd);
+    env_free(&e);
+}
+
+TEST(gateway_unlock_handshake)
+{
+    struct env e;
+    env_init(&e, 4);
+    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60), ERR_NOT_FOUND);
+    int fd = lock_connect(&e);
+    say(&e, fd, "*SCOR,OM,123456789012345,H0,1,412,28,80,0#\n");
+    CHECK_OK(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60));
+    spin(e.loop, 10);
+    CHECK_STR(heard(fd),
+              "\xff\xff*SCOS,OM,123456789012345,R0,0,60,7,1700000000#\n");
+    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 8, 1700000000, 60), ERR_BUSY);
+    /* A key for another user is ignored; the right one gets the unlock. */
+    say(&e, fd, "*SCOR,OM,123456789012345,R0,0,55,8,1700000001#\n");
+    CHECK_STR(heard(fd), "");
+    say(&e, fd, "*SCOR,OM,123456789012345,R0,0,4321,7,1700000001#\n");
+    CHECK_STR(heard(fd),
+              "\xff\xff*SCOS,OM,123456789012345,L0,4321,7,1700000000#\n");
+    say(&e, fd, "*SCOR,OM,123456789012345,L0,0,7,1700000002#\n");
+    CHECK_STR(heard(fd), "\xff\xff*SCOS,OM,123456789012345,L0#\n");
+    CHECK_EQ(e.o.unlock_results, 1);
+    CHECK(e.o.unlocked);
+    CHECK_EQ(e.o.user, 7);
+    /* A cancelled unlock ignores a late key. */
+    CHECK_OK(gateway_unlock(e.gw, KNOWN, 9, 1700000000, 60));
+    spin(e.loop, 10);
+    heard(fd);
+    gateway_unlock_cancel(e.gw, KNOWN);
+    say(&e, fd, "*SCOR,OM,123456789012345,R0,0,1111,9,1700000003#\n");
+    CHECK_STR(heard(fd), "");
+    close(fd);
+    env_free(&e);
+}
+
+TEST(gateway_bad_frames_and_replacement)
+{
+    struct env e;
+    env_init(&e, 3);
+    int fd = lock_connect(&e);
+    say(&e, fd, "*SCOR,OM,123456789012345,Q0,412,80,28#\n");
+    say(&e, fd, "hello\n*SCOR,OM,12,Q0#\n*SCOR,OM,123456789012345,H0,x#\n");
+    CHECK_STR(heard(fd), "");
+    struct gateway_stats st;
+    gateway_stats(e.gw, &st);
+    CHECK_EQ(st.bad_frames, 3);
+    /* Still served after three bad frames. */
+    say(&e, fd, "*SCOR,OM,123456789012345,W0,1#\n");
+    CHECK_STR(heard(fd), "\xff\xff*SCOS,OM,123456789012345,W0#\n");
+    /* The same lock connects again: the old session goes. */
+    int fd2 = lock_connect(&e);
+    say(&e, fd2, "*SCOR,OM,123456789012345,Q0,412,81,28#\n");
+    CHECK_STR(heard(fd), "EOF");
+    CHECK(gateway_is_online(e.gw, KNOWN));
+    CHECK_EQ(e.o.online, 1);
+    CHECK_EQ(e.o.offline, 0);
+    /*
+     * Bad inputs on this session: the oversized frame, the stray '#' after
+     * it, one run of junk; still served. A fourth closes it.
+     */
+    char big[700];
+    memset(big, 'A', sizeof(big));
+    big[0] = '*';
+    big[sizeof(big) - 1] = '\0';
+    say(&e, fd2, big);
+    say(&e, fd2, "#\n*SCOR,OM,123456789012345,W0,1#\n");
+    CHECK_STR(heard(fd2), "\xff\xff*SCOS,OM,123456789012345,W0#\n");
+    say(&e, fd2, "junk#junk#");
+    CHECK_STR(heard(fd2), "");
+    CHECK(gateway_is_online(e.gw, KNOWN));
+    say(&e, fd2, "*SCOR,OM,123456789012345,H0,oops#");
+    CHECK_STR(heard(fd2), "EOF");
+    CHECK_EQ(e.o.offline, 1);
+    close(fd);
+    close(fd2);
+    env_free(&e);
+}
+
+const struct test_case test_suite_gateway[] = {
+    CASE(gateway_sign_in_and_acks),
+    CASE(gateway_unknown_lock_is_dropped),
+    CASE(gateway_unlock_handshake),
+    CASE(gateway_bad_frames_and_replacement),
+    {0},
+};
