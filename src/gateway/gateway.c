@@ -185,15 +185,15 @@ static void handle_frame(struct session *s, struct str frame)
         bad_frame(s, "malformed frame");
         return;
     }
-    if (!s->authed) {
-        if (!sign_in(s, m.hdr.imei))
-            return;
-    } else if (m.hdr.imei != s->imei) {
+    if (s->authed && m.hdr.imei != s->imei) {
         bad_frame(s, "frame for another lock");
         return;
     }
-    s->gw->stats.frames++;
+    /* Replies echo the latest header; sign-in callbacks may reply already. */
     s->hdr = m.hdr;
+    if (!s->authed && !sign_in(s, m.hdr.imei))
+        return;
+    s->gw->stats.frames++;
     /* Acknowledge before acting, as the lock retries until it sees one. */
     if (lock_msg_needs_ack(&m)) {
         char out[LOCK_BUILD_MAX];

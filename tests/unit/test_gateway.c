@@ -14,6 +14,8 @@
 #define KNOWN UINT64_C(123456789012345)
 
 struct owner {
+    struct gateway *gw;
+    bool unlock_on_online; /* as the service does for a pending trip */
     size_t reports, alarms, online, offline, locked;
     int battery;
     bool has_pos;
@@ -73,6 +75,8 @@ static void online(void *ctx, uint64_t imei, bool up)
         o->online++;
     else
         o->offline++;
+    if (up && o->unlock_on_online)
+        CHECK_OK(gateway_unlock(o->gw, imei, 5, 1700000000, 60));
 }
 
 static const struct gateway_ops ops = {is_known,      report, alarm_cb,
@@ -106,6 +110,7 @@ static void env_init(struct env *e, size_t max_bad)
     cfg.listen = "127.0.0.1:0";
     cfg.max_bad_frames = max_bad;
     CHECK_OK(gateway_new(e->loop, &cfg, &ops, &e->o, &e->gw, NULL));
+    e->o.gw = e->gw;
 }
 
 static void env_free(struct env *e)
@@ -259,10 +264,24 @@ TEST(gateway_bad_frames_and_replacement)
     env_free(&e);
 }
 
+TEST(gateway_unlock_from_sign_in)
+{
+    /* A trip waiting for its lock gets the unlock as the lock signs in. */
+    struct env e;
+    env_init(&e, 4);
+    e.o.unlock_on_online = true;
+    int fd = lock_connect(&e);
+    say(&e, fd, "*CMDR,XY,123456789012345,240101120000,Q0,412,80,28#\n");
+    const char *got = heard(fd);
+    const char *prefix = "\xff\xff*CMDS,XY,123456789012345,";
+    CHECK(strncmp(got, prefix, strlen(prefix)) == 0);
+    CHECK(strstr(got, ",R0,0,60,5,1700000000#\n") != NULL);
+    close(fd);
+    env_free(&e);
+}
+
 const struct test_case test_suite_gateway[] = {
-    CASE(gateway_sign_in_and_acks),
-    CASE(gateway_unknown_lock_is_dropped),
-    CASE(gateway_unlock_handshake),
-    CASE(gateway_bad_frames_and_replacement),
-    {0},
+    CASE(gateway_unlock_from_sign_in),        CASE(gateway_sign_in_and_acks),
+    CASE(gateway_unknown_lock_is_dropped),    CASE(gateway_unlock_handshake),
+    CASE(gateway_bad_frames_and_replacement), {0},
 };
