@@ -1,11 +1,11 @@
 # spoke: one non-recursive Makefile. See README.md for the targets and knobs.
-#   make [all|test|bench|demo|fuzz|coverage|fmt|fmt-check|lint|hdr-check|clean]
+#   make [all|test|unit|api-test|demo|fuzz|coverage|fmt|fmt-check|lint|hdr-check|clean]
 #   knobs: DEBUG=1 SANITIZE=address,undefined|thread COVERAGE=1 WERROR=1 CC=clang
 
 CC ?= cc
 PKGS := jansson libsodium sqlite3
-CONFIG := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),$(if $(DEBUG),debug,$(if $(COVERAGE),cov,release)))
 comma := ,
+CONFIG := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),$(if $(DEBUG),debug,$(if $(COVERAGE),cov,release)))
 BUILD := build/$(CONFIG)
 
 CFLAGS := -std=c17 -g -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Wshadow \
@@ -33,7 +33,6 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-BENCH_SRC := $(sort $(wildcard bench/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 HEADERS := $(sort $(wildcard src/*/*.h))
@@ -41,7 +40,8 @@ HEADERS := $(sort $(wildcard src/*/*.h))
 SPOKE := $(BUILD)/spoke
 UNIT := $(BUILD)/test-unit
 
-.PHONY: all test unit api-test bench demo fuzz fuzz-replay coverage fmt fmt-check lint \
+
+.PHONY: all test unit api-test demo fuzz coverage fmt fmt-check lint \
 	hdr-check check-layers clean deps
 all: $(SPOKE)
 
@@ -95,23 +95,22 @@ demo:
 	@$(MAKE) --no-print-directory $(SPOKE)
 	$(SPOKE) demo
 
-bench: $(SPOKE)
-	$(SPOKE) bench
-
 # libFuzzer targets (clang). Each runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  mkdir -p build/fuzz-corpus/$$n; \
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); c=$${n#fuzz_}; \
+	  mkdir -p build/fuzz-corpus/$$c; \
 	  clang -std=c17 -g -O1 -Isrc -I. -I$(BUILD) $(shell pkg-config --cflags $(PKGS)) \
 	    -fsanitize=fuzzer,address,undefined $$f $(LIB_SRC) -o build/$$n $(LDLIBS) && \
-	  build/$$n -max_total_time=$(FUZZ_SECONDS) build/fuzz-corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
+	  build/$$n -max_total_time=$(FUZZ_SECONDS) build/fuzz-corpus/$$c tests/fuzz/corpus/$$c || exit 1; \
 	done
 
+# Line and branch coverage of the unit tests, per module.
 coverage:
-	$(MAKE) COVERAGE=1 $(BUILD:build/%=build/cov)/test-unit
-	build/cov/test-unit
-	gcov -b -o build/cov/src $(LIB_SRC) > build/cov/gcov.txt; tail -n 4 build/cov/gcov.txt
+	@find build/cov -name '*.gcda' -delete 2>/dev/null || true
+	$(MAKE) COVERAGE=1 build/cov/test-unit
+	build/cov/test-unit > /dev/null
+	@tools/coverage-summary build/cov
 
 fmt:
 	clang-format -i $(LIB_SRC) $(HEADERS) src/main.c $(TEST_SRC) $(FUZZ_SRC)

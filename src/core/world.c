@@ -605,7 +605,8 @@ enum err core_world_trip_start(struct core_world *w, struct core_rider *rider,
     t->rider_id = rider->id;
     t->bike_id = bike->id;
     t->state = CORE_TRIP_UNLOCKING;
-    memcpy(t->idem_key, idem_key.ptr, idem_key.len);
+    if (idem_key.len)
+        memcpy(t->idem_key, idem_key.ptr, idem_key.len);
     t->requested_ms = now_ms;
     t->start_pos = bike->pos;
     const struct core_pricing *plan = core_world_pricing(w);

@@ -307,6 +307,7 @@ TEST(conn_queues_large_writes)
     CHECK(e.drained >= 1);
     xfree(sink);
     xfree(data);
+    net_conn_close(e.conn, NET_CLOSE_LOCAL);
     close(fd);
     net_listener_free(l);
     net_loop_free(e.loop);
