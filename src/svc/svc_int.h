@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to svc/: the service object and the helpers its files share.
+ * Everything here runs on the loop thread except on_commit (svc.c), which
+ * touches only the atomics and the failure message under fail_mu.
+ */
+#ifndef SVC_SVC_INT_H
+#define SVC_SVC_INT_H
+
+#include "base/sys.h"
+#include "base/imap.h"
+#include "base/smap.h"
+#include "base/vec.h"
+#include "geo/index.h"
+#include "store/store.h"
+#include "svc/svc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* Actions that wait until a write is durable. */
+enum svc_after_kind {
+    SVC_AFTER_UNLOCK, /* send the unlock of trip id to its lock */
+};
+
+struct svc_after {
+    uint64_t lsn;
+    enum svc_after_kind kind;
+    int64_t id;
+};
+
+struct svc {
+    struct net_loop *loop;
+    struct svc_config cfg;
+    struct store *store;
+    struct store_writer *writer;
+    struct core_world *world;
+    struct geo_index *index;
+    struct gateway *gw;
+
+    /* Written by the writer thread. */
+    _Atomic uint64_t shared_durable;
+    atomic_bool failed;
+    _Atomic uint64_t commits;
+    pthread_mutex_t fail_mu; /* guards fail_msg */
+    char fail_msg[256];
+
+    uint64_t durable_lsn;   /* loop thread's copy */
+    uint64_t submitted_lsn; /* highest lsn handed out */
+    bool stopped;           /* a commit failed; the loop is stopping */
+    svc_durable_fn *on_durable;
+    void *on_durable_ctx;
+
+    struct svc_after *afters; /* in lsn order */
+    size_t nafters, capafters;
+    struct imap unlocks;    /* trip id -> struct svc_unlock */
+    struct imap res_timers; /* reservation id -> struct svc_res_timer */
+    struct smap operators;  /* token hash -> cached operator */
+    struct net_timer sweep;
+
+    struct store_op *ops; /* scratch for svc__persist */
+    size_t nops, capops;
+    struct svc_stats stats;
+};
+
+/*
+ * Drains the world's change list: updates the fleet index for changed
+ * bikes, submits copies to the writer, stamps the records with the lsn and
+ * returns it (0 if nothing changed; UINT64_MAX if the writer has failed, so
+ * that nothing waiting on it is ever sent).
+ */
+uint64_t svc__persist(struct svc *s);
+
+/* Queues an action to run once lsn is durable. */
+void svc__after(struct svc *s, uint64_t lsn, enum svc_after_kind kind,
+                int64_t id);
+/* Runs the queued actions whose lsn is durable (svc.c). */
+void svc__run_after(struct svc *s);
+/* Performs one durable action (ride.c). */
+void svc__after_durable(struct svc *s, enum svc_after_kind kind, int64_t id);
+
+/* Re-arms timers for reservations and unlocks loaded at start (ride.c). */
+void svc__ride_restore(struct svc *s);
+/* Stops and frees those timers (ride.c). */
+void svc__ride_release(struct svc *s);
+
+/* Token checks shared by svc.c and ride.c. */
+bool svc__token_is_wellformed(struct str token);
+void svc__token_hash(struct str token,
+                     unsigned char hash[CORE_TOKEN_HASH_BYTES]);
+
+#endif
