@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Operator endpoints under /v1/ops/: fleet registration and listing, bike
+ * state events, forced trip ends, and pricing.
+ */
+#include "base/sys.h"
+#include "api/api_int.h"
+#include "gateway/gateway.h"
+
+#define FLEET_PAGE_DEFAULT 100
+#define FLEET_PAGE_MAX 1000
+
+static json_t *bike_json(const struct svc_bike_view *v)
+{
+    const struct core_bike *b = &v->bike;
+    char imei[16];
+    core_imei_format(b->imei, imei);
+    return json_pack(
+        "{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o, "
+        "s:o}",
+        "id", (json_int_t)b->id, "qr_code", b->qr_code, "lock_imei", imei,
+        "vehicle_type", core_vtype_name(b->vtype), "state",
+        core_vstate_name(b->state), "lat", api__coord(b->pos.lat_deg), "lon",
+        api__coord(b->pos.lon_deg), "battery_pct",
+        b->battery_pct >= 0 ? json_integer(b->battery_pct) : json_null(),
+        "last_report_at", api__time(b->last_report_ms), "lock_online",
+        v->lock_online, "lock_closed",
+        b->last_report_ms ? json_boolean(b->lock_closed) : json_null(),
+        "trip_id", b->trip_id ? json_integer(b->trip_id) : json_null(),
+        "reservation_id",
+        b->reservation_id ? json_integer(b->reservation_id) : json_null(),
+        "created_at", api__time(b->created_ms));
+}
+
+void api__ops_bike_add(struct api_ctx *ctx, struct api_req *req,
+                       struct api_resp *resp)
+{
+    static const char *const fields[] = {"qr_code", "lock_imei",    "lat",
+                                         "lon",     "vehicle_type", NULL};
+    struct svc_principal p;
+    json_t *body;
+    struct svc_bike_spec spec = {.vtype = CORE_VT_BICYCLE};
+    struct str vtype = {NULL, 0};
+    bool has_vtype = false;
+    if (!api__auth_operator(ctx, req, resp, &p) ||
+        !api__body_object(req, resp, false, &body) ||
+        !api__fields_known(req, resp, body, fields) ||
+        !api__field_str(req, resp, body, "qr_code", false, CORE_QR_MAX,
+                        &spec.qr_code, NULL) ||
+        !api__field_str(req, resp, body, "lock_imei", false, 32,
+                        &spec.lock_imei, NULL) ||
+        !api__field_f64(req, resp, body, "lat", false, -90, 90,
+                        &spec.pos.lat_deg, NULL) ||
+        !api__field_f64(req, resp, body, "lon", false, -180, 180,
+                        &spec.pos.lon_deg, NULL) ||
+        !api__field_str(req, resp, body, "vehicle_type", true, 16, &vtype,
+                        &has_vtype))
+        return;
+    if (has_vtype && core_vtype_parse(vtype, &spec.vtype) != ERR_OK) {
+        api__reply_problem(req, resp, 422, "invalid_field", "vehicle_type",
+                           "vehicle_type must be 'bicycle' or 'ebike'");
+        return;
+    }
+    struct core_bike b;
+    struct err_detail d;
+    err_clear(&d);
+    enum err e = svc_bike_add(ctx->svc, &spec, &b, &resp->wait_lsn, &d);
+    if (e != ERR_OK) {
+        api__reply_err(req, resp, e, &d);
+        return;
+    }
+    struct svc_bike_view v = {.bike = b, .lock_online = false};
+    svc_bike_get(ctx->svc, b.id, &v);
+    api__reply_json(req, resp, 201, bike_json(&v));
+    api__add_header(req, resp, "Location",
+                    arena_printf(req->arena, "/v1/ops/bikes/%" PRId64, b.id));
+}
+
+void api__ops_bike_list(struct api_ctx *ctx, struct api_req *req,
+                        struct api_resp *resp)
+{
+    struct svc_principal p;
+    int64_t limit = FLEET_PAGE_DEFAULT, after = 0;
+    if (!api__auth_operator(ctx, req, resp, &p) ||
+        !api__query_i64(req, resp, "limit", true, 1, FLEET_PAGE_MAX, &limit,
+                        NULL) ||
+        !api__query_i64(req, resp, "after", true, 0, INT64_MAX, &after, NULL))
+        return;
+    struct str state_s;
+    enum core_vstate state = CORE_VS_AVAILABLE;
+    bool all = !api__query_get(req, "state", &state_s);
+    if (!all && core_vstate_parse(state_s, &state) != ERR_OK) {
+        api__reply_problem(req, resp, 400, "invalid_parameter", "state",
+                           "state must be an MDS vehicle state");
+        return;
+    }
+    struct svc_bike_view *views =
+        arena_alloc(req->arena, (size_t)limit * sizeof(*views));
+    size_t n = svc_bike_list(ctx->svc, after, all, state, views, (size_t)limit);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, bike_json(&views[i]));
+        /* Like a single bike: wait until what is shown is durable. */
+        resp->wait_lsn = MAX(resp->wait_lsn, views[i].bike.lsn);
+    }
+    json_t *o = json_pack("{s:o}", "bikes", arr);
+    json_object_set_new(o, "next_after",
+                        n == (size_t)limit ? json_integer(views[n - 1].bike.id)
+                                           : json_null());
+    api__reply_json(req, resp, 200, o);
+}
+
+void api__ops_bike_get(struct api_ctx *ctx, struct api_req *req,
+                       struct api_resp *resp)
+{
+    struct svc_principal p;
+    if (!api__auth_operator(ctx, req, resp, &p))
+        return;
+    struct svc_bike_view v;
+    if (svc_bike_get(ctx->svc, req->params[0], &v) != ERR_OK) {
+        api__reply_problem(req, resp, 404, "not_found", NULL, "no such bike");
+        return;
+    }
+    resp->wait_lsn = v.bike.lsn;
+    api__reply_json(req, resp, 200, bike_json(&v));
+}
+
+void api__ops_bike_event(struct api_ctx *ctx, struct api_req *req,
+                         struct api_resp *resp)
+{
+    static const char *const fields[] = {"event", NULL};
+    struct svc_principal p;
+    json_t *body;
+    struct str ev_s;
+    if (!api__auth_operator(ctx, req, resp, &p) ||
+        !api__body_object(req, resp, false, &body) ||
+        !api__fields_known(req, resp, body, fields) ||
+        !api__field_str(req, resp, body, "event", false, 32, &ev_s, NULL))
+        return;
+    enum core_vevent ev;
+    if (core_vevent_parse(ev_s, &ev) != ERR_OK) {
+        api__reply_problem(req, resp, 422, "invalid_field", "event",
+                           "event must be an MDS vehicle event type");
+        return;
+    }
+    struct core_bike b;
+    struct err_detail d;
+    err_clear(&d);
+    enum err e =
+        svc_bike_event(ctx->svc, req->params[0], ev, &b, &resp->wait_lsn, &d);
+    if (e != ERR_OK) {
+        api__reply_err(req, resp, e, &d);
+        return;
+    }
+    struct svc_bike_view v = {.bike = b};
+    svc_bike_get(ctx->svc, b.id, &v);
+    api__reply_json(req, resp, 200, bike_json(&v));
+}
+
+void api__ops_trip_get(struct api_ctx *ctx, struct api_req *req,
+                       struct api_resp *resp)
+{
+    struct svc_principal p;
+    if (!api__auth_operator(ctx, req, resp, &p))
+        return;
+    struct core_trip t;
+    struct err_detail d;
+    err_clear(&d);
+    enum err e =
+        svc_trip_get(ctx->svc, 0, req->params[0], &t, &resp->wait_lsn, &d);
+    if (e != ERR_OK) {
+        api__reply_err(req, resp, e, &d);
+        return;
+    }
+    json_t *o = api__trip_json(&t);
+    json_object_set_new(o, "rider_id", json_integer(t.rider_id));
+    api__reply_json(req, resp, 200, o);
+}
+
+void api__ops_trip_end(struct api_ctx *ctx, struct api_req *req,
+                       struct api_resp *resp)
+{
+    static const char *const fields[] = {"charge", NULL};
+    struct svc_principal p;
+    json_t *body;
+    bool charge = true;
+    if (!api__auth_operator(ctx, req, resp, &p) ||
+        !api__body_object(req, resp, true, &body) ||
+        !api__fields_known(req, resp, body, fields) ||
+        !api__field_bool(req, resp, body, "charge", true, &charge, NULL))
+        return;
+    struct core_trip t;
+    struct err_detail d;
+    err_clear(&d);
+    enum err e = svc_trip_force_end(ctx->svc, req->params[0], charge, &t,
+                                    &resp->wait_lsn, &d);
+    if (e != ERR_OK) {
+        api__reply_err(req, resp, e, &d);
+        return;
+    }
+    json_t *o = api__trip_json(&t);
+    json_object_set_new(o, "rider_id", json_integer(t.rider_id));
+    api__reply_json(req, resp, 200, o);
+}
+
+void api__ops_pricing_get(struct api_ctx *ctx, struct api_req *req,
+                          struct api_resp *resp)
+{
+    struct svc_principal p;
+    if (!api__auth_operator(ctx, req, resp, &p))
+        return;
+    api__reply_json(req, resp, 200, api__pricing_json(svc_pricing(ctx->svc)));
+}
+
+/* Converts a decimal amount in currency units to whole cents, exactly. */
+static bool to_cents(struct api_req *req, struct api_resp *resp,
+                     const char *field, double amount, int64_t *cents)
+{
+    double c = amount * 100.0;
+    double r = (double)(int64_t)(c + (c >= 0 ? 0.5 : -0.5));
+    if (c - r > 1e-6 || r - c > 1e-6) {
+        api__reply_problem(req, resp, 422, "invalid_field", field,
+                           "'%s' must be a whole number of cents", field);
+        return false;
+    }
+    *cents = (int64_t)r;
+    return true;
+}
+
+static bool parse_segment(struct api_req *req, struct api_resp *resp, json_t *o,
+                          struct core_price_segment *s)
+{
+    static const char *const fields[] = {"start", "rate", "interval", "end",
+                                         NULL};
+    double rate;
+    if (!json_is_object(o)) {
+        api__reply_problem(req, resp, 422, "invalid_field", "per_min_pricing",
+                           "each segment must be an object");
+        return false;
+    }
+    return api__fields_known(req, resp, o, fields) &&
+           api__field_i64(req, resp, o, "start", false, 0, 100000,
+                          &s->start_min, NULL) &&
+           api__field_f64(req, resp, o, "rate", false, 0, 10000, &rate, NULL) &&
+           to_cents(req, resp, "rate", rate, &s->rate_cents) &&
+           api__field_i64(req, resp, o, "interval", false, 1, 1440,
+                          &s->interval_min, NULL) &&
+           api__field_i64(req, resp, o, "end", true, 1, 100000, &s->end_min,
+                          NULL);
+}
+
+void api__ops_pricing_put(struct api_ctx *ctx, struct api_req *req,
+                          struct api_resp *resp)
+{
+    static const char *const fields[] = {
+        "plan_id",         "name",       "currency", "price",
+        "per_min_pricing", "is_taxable", NULL};
+    struct svc_principal p;
+    json_t *body;
+    struct str plan_id, name, currency;
+    double price;
+    if (!api__auth_operator(ctx, req, resp, &p) ||
+        !api__body_object(req, resp, false, &body) ||
+        !api__fields_known(req, resp, body, fields) ||
+        !api__field_str(req, resp, body, "plan_id", false, CORE_PLAN_ID_MAX,
+                        &plan_id, NULL) ||
+        !api__field_str(req, resp, body, "name", false, CORE_PLAN_NAME_MAX,
+                        &name, NULL) ||
+        !api__field_str(req, resp, body, "currency", false, 3, &currency,
+                        NULL) ||
+        !api__field_f64(req, resp, body, "price", false, 0, 10000, &price,
+                        NULL))
+        return;
+    struct core_pricing plan;
+    memset(&plan, 0, sizeof(plan));
+    memcpy(plan.plan_id, plan_id.ptr, plan_id.len);
+    memcpy(plan.name, name.ptr, name.len);
+    memcpy(plan.currency, currency.ptr, currency.len);
+    if (!to_cents(req, resp, "price", price, &plan.unlock_cents))
+        return;
+    json_t *segs = json_object_get(body, "per_min_pricing");
+    if (segs && !json_is_null(segs)) {
+        if (!json_is_array(segs) ||
+            json_array_size(segs) > CORE_PRICING_SEGMENTS_MAX) {
+            api__reply_problem(req, resp, 422, "invalid_field",
+                               "per_min_pricing",
+                               "per_min_pricing must be an array of at most "
+                               "%d segments",
+                               CORE_PRICING_SEGMENTS_MAX);
+            return;
+        }
+        plan.nsegments = json_array_size(segs);
+        for (size_t i = 0; i < plan.nsegments; i++) {
+            if (!parse_segment(req, resp, json_array_get(segs, i),
+                               &plan.segments[i]))
+                return;
+        }
+    }
+    struct core_pricing out;
+    struct err_detail d;
+    err_clear(&d);
+    enum err e = svc_pricing_set(ctx->svc, &plan, &out, &resp->wait_lsn, &d);
+    if (e != ERR_OK) {
+        api__reply_err(req, resp, e, &d);
+        return;
+    }
+    api__reply_json(req, resp, 200, api__pricing_json(&out));
+}
