@@ -33,6 +33,8 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 HEADERS := $(sort $(wildcard src/*/*.h))
@@ -41,7 +43,7 @@ SPOKE := $(BUILD)/spoke
 UNIT := $(BUILD)/test-unit
 
 
-.PHONY: all test unit api-test demo fuzz coverage fmt fmt-check lint \
+.PHONY: all test unit api-test demo bench-index fuzz coverage fmt fmt-check lint \
 	hdr-check check-layers clean deps
 all: $(SPOKE)
 
@@ -73,12 +75,19 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/l
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Timing programs (bench/*.c): built by `make test` so they never rot.
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libspoke.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-index: $(BUILD)/bench/geo_index_bench
+	$<
+
 deps:
 	@scripts/deps --test
 
 # Unit tests, fuzz corpus replay, then the API and integration suites against
 # a real server. Everything a test needs (SQLite, ports) it sets up itself.
-test: deps $(SPOKE) $(UNIT) $(FUZZ_REPLAY)
+test: deps $(SPOKE) $(UNIT) $(FUZZ_REPLAY) $(BENCH_BIN)
 	$(UNIT)
 	tests/fuzz/replay-all $(BUILD)/fuzz
 	python3 tests/api/run.py --spoke $(SPOKE)
@@ -137,4 +146,5 @@ hdr-check:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d \
+	$(BENCH_SRC:%.c=$(BUILD)/%.d)
