@@ -101,7 +101,7 @@ api-test: $(SPOKE)
 
 demo:
 	@scripts/deps
-	@$(MAKE) --no-print-directory $(SPOKE)
+	@$(MAKE) --no-print-directory -j2 $(SPOKE)
 	$(SPOKE) demo
 
 # libFuzzer targets (clang). Each runs for FUZZ_SECONDS.

@@ -211,9 +211,30 @@ static enum err load_trip(void *ctx, const struct core_trip *t)
     return core_world_restore_trip(ctx, t);
 }
 
+/* Counts the stored pricing versions while restoring them. */
+struct pricing_load {
+    struct core_world *w;
+    size_t n;
+};
+
 static enum err load_pricing(void *ctx, const struct core_pricing *p)
 {
-    return core_world_restore_pricing(ctx, p);
+    struct pricing_load *pl = ctx;
+    pl->n++;
+    return core_world_restore_pricing(pl->w, p);
+}
+
+/*
+ * A new database gets the built-in plan as its version 1, so that every
+ * trip's pricing version names a plan stored beside it.
+ */
+static void store_default_pricing(struct svc *s)
+{
+    struct core_pricing p = *core_world_pricing(s->world);
+    p.created_ms = clock_wall_ms();
+    core_world_restore_pricing(s->world, &p);
+    struct store_op op = {.kind = CORE_CH_PRICING, .u.pricing = p};
+    s->submitted_lsn = store_writer_submit(s->writer, &op, 1);
 }
 
 static enum err load_world(struct svc *s, struct err_detail *d)
@@ -222,8 +243,10 @@ static enum err load_world(struct svc *s, struct err_detail *d)
     enum err e = store_load_bikes(s->store, load_bike, s->world);
     if (e == ERR_OK)
         e = store_load_riders(s->store, load_rider, s->world);
+    struct pricing_load pl = {s->world, 0};
     if (e == ERR_OK)
-        e = store_load_pricing(s->store, load_pricing, s->world);
+        e = store_load_pricing(s->store, load_pricing, &pl);
+    s->plans_loaded = pl.n;
     if (e == ERR_OK)
         e = store_load_active_reservations(s->store, load_res, s->world);
     if (e == ERR_OK)
@@ -340,6 +363,8 @@ enum err svc_new(struct net_loop *loop, const struct svc_config *cfg,
         svc_free(s);
         return e;
     }
+    if (s->plans_loaded == 0)
+        store_default_pricing(s);
     net_loop_on_wakeup(loop, on_wakeup, s);
     svc__ride_restore(s);
     net_timer_start(loop, &s->sweep, s->cfg.sweep_interval_ms, sweep, s);

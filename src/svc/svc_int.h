@@ -58,6 +58,7 @@ struct svc {
     struct smap operators;  /* token hash -> cached operator */
     struct net_timer sweep;
 
+    size_t plans_loaded;  /* pricing versions found in the store */
     struct store_op *ops; /* scratch for svc__persist */
     size_t nops, capops;
     struct svc_stats stats;

@@ -128,10 +128,15 @@ TEST(svc_bikes_and_riders_survive_restart)
     CHECK_NEAR(hits[0].distance_m, 111.2, 1.0);
     q.radius_m = 0;
     CHECK_ERR(svc_bikes_near(e.svc, &q, hits, &n, &d), ERR_INVALID);
+    /* A new database stores the built-in plan as version 1. */
+    int64_t plan_created = svc_pricing(e.svc)->created_ms;
+    CHECK(plan_created > 0);
     wait_durable(&e, lsn);
     env_stop(&e);
 
     env_start(&e);
+    CHECK_EQ(svc_pricing(e.svc)->version, 1);
+    CHECK_EQ(svc_pricing(e.svc)->created_ms, plan_created);
     struct svc_principal p;
     CHECK_OK(svc_authenticate(e.svc, str_from_cstr(token), &p));
     CHECK_EQ(p.role, SVC_ROLE_RIDER);
