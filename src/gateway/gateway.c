@@ -353,7 +353,12 @@ enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
     struct session *s = imap_get(&gw->by_imei, imei);
     if (!s)
         return ERR_NOT_FOUND;
-    if (s->unlock != UNLOCK_IDLE && s->unlock_user != user_id)
+    /*
+     * Only an unlock still waiting for its key blocks another user's. One
+     * already sent does not: the owner asks again only after giving up on
+     * it (timeout), and its late result, for the old user, is ignored.
+     */
+    if (s->unlock == UNLOCK_KEY_REQUESTED && s->unlock_user != user_id)
         return ERR_BUSY;
     struct lock_header h = s->hdr;
     if (h.dialect == LOCK_DIALECT_CMDR &&

@@ -69,7 +69,8 @@ bool gateway_is_online(const struct gateway *gw, uint64_t imei);
  * Starts the unlock handshake with the lock: sends R0 (unlock, key valid
  * for key_valid_s, user_id, now_s), answers its key with L0, and reports the
  * result through ops->unlock_result. ERR_NOT_FOUND if the lock is not
- * connected; ERR_BUSY if an unlock for another user is in progress.
+ * connected; ERR_BUSY if an unlock for another user still waits for its
+ * key. An unlock already sent is superseded (its owner gave up on it).
  */
 enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
                         int64_t now_s, int64_t key_valid_s);
