@@ -193,6 +193,11 @@ void net_timer_start(struct net_loop *loop, struct net_timer *t,
                      int64_t delay_ms, net_timer_fn *cb, void *ctx)
 {
     net_timer_stop(loop, t);
+    /*
+     * From the clock now, not the turn's cached time: work done since the
+     * turn began (loading a store, say) must not make the timer early.
+     */
+    loop->now_ms = clock_mono_ms();
     t->due_ms = loop->now_ms + (delay_ms > 0 ? delay_ms : 0);
     t->cb = cb;
     t->ctx = ctx;

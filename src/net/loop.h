@@ -76,7 +76,10 @@ enum err net_io_update(struct net_loop *loop, struct net_io *io,
 /* Stops watching (does not close the fd). Safe on an inactive io. */
 void net_io_stop(struct net_loop *loop, struct net_io *io);
 
-/* Arms t to run cb once after delay_ms (re-arming moves it). */
+/*
+ * Arms t to run cb once delay_ms from now (re-arming moves it). Also
+ * refreshes the loop's clock, so the delay counts from this call.
+ */
 void net_timer_start(struct net_loop *loop, struct net_timer *t,
                      int64_t delay_ms, net_timer_fn *cb, void *ctx);
 
