@@ -216,6 +216,11 @@ bool api__body_object(struct api_req *req, struct api_resp *resp, bool empty_ok,
         arena_on_drop(req->arena, release_json, *out);
         return true;
     }
+    if (req->body.len == 0) {
+        api__reply_problem(req, resp, 400, "invalid_json", NULL,
+                           "this needs a JSON object as the body");
+        return false;
+    }
     struct str ct = req->content_type;
     struct str media;
     str_cut(ct, ';', &media);
