@@ -108,8 +108,7 @@ static bool sign_in(struct session *s, uint64_t imei)
     s->imei = imei;
     s->authed = true;
     imap_put(&gw->by_imei, imei, s);
-    if (!old)
-        gw->ops->online(gw->ctx, imei, true);
+    gw->ops->online(gw->ctx, imei, true);
     return true;
 }
 

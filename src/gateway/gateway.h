@@ -45,7 +45,10 @@ struct gateway_ops {
                           bool unlocked);
     /* The lock reports it was locked (L1). */
     void (*locked)(void *ctx, uint64_t imei, int64_t user_id, int64_t ride_min);
-    /* A session for the IMEI came up or went away. */
+    /*
+     * A session for the IMEI came up (also when it replaced an older one:
+     * whatever was sent to the old one may be lost) or went away.
+     */
     void (*online)(void *ctx, uint64_t imei, bool online);
 };
 

@@ -634,11 +634,14 @@ static void gw_online(void *ctx, uint64_t imei, bool online)
     struct core_bike *b = bike_of_lock(s, imei);
     if (!online || !b || !b->trip_id)
         return;
-    /* A trip still unlocking (after a restart, say) gets its unlock now. */
+    /*
+     * A trip still unlocking gets its unlock (again) on the new session:
+     * after a restart nothing was sent, and what went to an older session
+     * of a reconnecting lock may be lost.
+     */
     struct core_trip *t = core_world_trip(s->world, b->trip_id);
-    struct svc_unlock *u = imap_get(&s->unlocks, (uint64_t)b->trip_id);
-    if (t && t->state == CORE_TRIP_UNLOCKING && u && !u->sent &&
-        t->lsn <= s->durable_lsn)
+    if (t && t->state == CORE_TRIP_UNLOCKING &&
+        imap_get(&s->unlocks, (uint64_t)b->trip_id) && t->lsn <= s->durable_lsn)
         send_unlock(s, t, false);
 }
 

@@ -240,7 +240,7 @@ TEST(gateway_bad_frames_and_replacement)
     say(&e, fd2, "*SCOR,OM,123456789012345,Q0,412,81,28#\n");
     CHECK_STR(heard(fd), "EOF");
     CHECK(gateway_is_online(e.gw, KNOWN));
-    CHECK_EQ(e.o.online, 1);
+    CHECK_EQ(e.o.online, 2); /* told again: the old session's output is lost */
     CHECK_EQ(e.o.offline, 0);
     /*
      * Bad inputs on this session: the oversized frame, the stray '#' after
