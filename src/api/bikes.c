@@ -44,8 +44,11 @@ void api__bikes_near(struct api_ctx *ctx, struct api_req *req,
             core_vtype_name(b->vtype), "battery_pct",
             b->battery_pct >= 0 ? json_integer(b->battery_pct) : json_null());
         json_array_append_new(arr, o);
-        /* Show a bike only once its state is durable. */
-        resp->wait_lsn = MAX(resp->wait_lsn, b->lsn);
     }
+    /*
+     * No wait for durability here: every position report rewrites a bike,
+     * so a search would almost always wait for a commit. Availability in a
+     * search is a hint; the unlock is the authoritative, durable check.
+     */
     api__reply_json(req, resp, 200, json_pack("{s:o}", "bikes", arr));
 }
