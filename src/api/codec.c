@@ -388,22 +388,37 @@ bool api__query_get(const struct api_req *req, const char *name,
     return false;
 }
 
+/*
+ * Finds query parameter name: true with *v set if present; true with v->ptr
+ * NULL if absent but optional; false (after a 400) if absent and required.
+ */
+static bool query_lookup(struct api_req *req, struct api_resp *resp,
+                         const char *name, bool optional, struct str *v,
+                         bool *present)
+{
+    bool has = api__query_get(req, name, v);
+    if (present)
+        *present = has;
+    if (has)
+        return true;
+    v->ptr = NULL;
+    if (optional)
+        return true;
+    api__reply_problem(req, resp, 400, "missing_parameter", name,
+                       "query parameter '%s' is required", name);
+    return false;
+}
+
 bool api__query_f64(struct api_req *req, struct api_resp *resp,
                     const char *name, bool optional, double min, double max,
                     double *out, bool *present)
 {
     struct str v;
-    bool has = api__query_get(req, name, &v);
-    if (present)
-        *present = has;
-    if (!has) {
-        if (optional)
-            return true;
-        api__reply_problem(req, resp, 400, "missing_parameter", name,
-                           "query parameter '%s' is required", name);
-        return false;
-    }
     double x;
+    if (!query_lookup(req, resp, name, optional, &v, present))
+        return false;
+    if (!v.ptr)
+        return true;
     if (str_to_f64(v, &x) != ERR_OK || x < min || x > max) {
         api__reply_problem(req, resp, 400, "invalid_parameter", name,
                            "query parameter '%s' must be a number from %g "
@@ -420,17 +435,11 @@ bool api__query_i64(struct api_req *req, struct api_resp *resp,
                     int64_t *out, bool *present)
 {
     struct str v;
-    bool has = api__query_get(req, name, &v);
-    if (present)
-        *present = has;
-    if (!has) {
-        if (optional)
-            return true;
-        api__reply_problem(req, resp, 400, "missing_parameter", name,
-                           "query parameter '%s' is required", name);
-        return false;
-    }
     int64_t x;
+    if (!query_lookup(req, resp, name, optional, &v, present))
+        return false;
+    if (!v.ptr)
+        return true;
     if (str_to_i64(v, &x) != ERR_OK || x < min || x > max) {
         api__reply_problem(req, resp, 400, "invalid_parameter", name,
                            "query parameter '%s' must be an integer from "
