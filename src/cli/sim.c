@@ -284,7 +284,8 @@ static void check_stop(struct net_timer *t)
 int cmd_sim(int argc, char **argv)
 {
     const char *locks = "127.0.0.1:9000", *db = "spoke.db", *count_s = NULL,
-               *ride_s = NULL, *sources = NULL, *heartbeat_s = NULL;
+               *ride_s = NULL, *sources = NULL, *heartbeat_s = NULL,
+               *report_ms_s = NULL;
     const struct cli_opt opts[] = {
         {"--locks", "HOST:PORT", "the lock gateway (default 127.0.0.1:9000)",
          &locks, NULL},
@@ -296,6 +297,9 @@ int cmd_sim(int argc, char **argv)
          &ride_s, NULL},
         {"--heartbeat-s", "S", "seconds between heartbeats (default 30)",
          &heartbeat_s, NULL},
+        {"--report-ms", "MS",
+         "an idle lock reports its position every MS ms (default: never)",
+         &report_ms_s, NULL},
         {"--sources", "ADDRS",
          "source addresses, e.g. 127.0.0.1-127.0.0.8, to pass the port limit",
          &sources, NULL},
@@ -312,15 +316,18 @@ int cmd_sim(int argc, char **argv)
                        argc, argv, 3, opts, ARRAY_LEN(opts));
     if (rc)
         return rc == 2 ? 0 : 2;
-    int64_t count = 1000000, ride = 20, hb = 30;
+    int64_t count = 1000000, ride = 20, hb = 30, report_ms = 0;
     if ((count_s && !cli_i64("--count", count_s, 1, 10000000, &count)) ||
         (ride_s && !cli_i64("--ride-s", ride_s, 1, 86400, &ride)) ||
-        (heartbeat_s && !cli_i64("--heartbeat-s", heartbeat_s, 1, 3600, &hb)))
+        (heartbeat_s && !cli_i64("--heartbeat-s", heartbeat_s, 1, 3600, &hb)) ||
+        (report_ms_s &&
+         !cli_i64("--report-ms", report_ms_s, 10, 3600000, &report_ms)))
         return 2;
     struct sim_lock_config base;
     sim_lock_config_default(&base);
     base.ride_ms = ride * 1000;
     base.heartbeat_ms = hb * 1000;
+    base.report_ms = report_ms;
     struct sim_lock_config *cfgs = xcalloc((size_t)count, sizeof(*cfgs));
     size_t n = cli_simfleet_from_db(db, &base, cfgs, (size_t)count);
     if (n == 0) {

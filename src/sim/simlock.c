@@ -56,6 +56,9 @@ static enum err emit(const struct sim_lock *l, struct lock_msg *m,
 static enum err send_position(struct sim_lock *l, int64_t now_ms,
                               struct buf *out)
 {
+    int64_t period = l->state == SIM_LOCK_RIDING || !l->cfg.report_ms
+                         ? l->cfg.position_ms
+                         : l->cfg.report_ms;
     struct lock_msg m = {.cmd = LOCK_CMD_POSITION};
     struct lock_position *p = &m.u.position;
     p->is_valid = true;
@@ -67,7 +70,7 @@ static enum err send_position(struct sim_lock *l, int64_t now_ms,
     p->hdop = 0.9;
     p->alt_m = 12;
     p->mode = 'A';
-    l->next_position_ms = now_ms + l->cfg.position_ms;
+    l->next_position_ms = now_ms + period;
     return emit(l, &m, now_ms, out);
 }
 
@@ -179,6 +182,8 @@ enum err sim_lock_tick(struct sim_lock *l, int64_t now_ms, struct buf *out)
         }
     } else if (l->state == SIM_LOCK_CLOSING && now_ms >= l->next_resend_ms) {
         e = send_locked(l, now_ms, out);
+    } else if (l->cfg.report_ms && now_ms >= l->next_position_ms) {
+        e = send_position(l, now_ms, out);
     }
     if (e == ERR_OK && now_ms >= l->next_heartbeat_ms)
         e = send_heartbeat(l, now_ms, out);
@@ -193,6 +198,8 @@ int64_t sim_lock_next_ms(const struct sim_lock *l)
         next = MIN(next, l->ride_started_ms + l->cfg.ride_ms);
     } else if (l->state == SIM_LOCK_CLOSING) {
         next = MIN(next, l->next_resend_ms);
+    } else if (l->cfg.report_ms) {
+        next = MIN(next, l->next_position_ms);
     }
     return next;
 }

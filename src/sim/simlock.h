@@ -23,6 +23,7 @@ struct sim_lock_config {
     enum lock_dialect dialect;
     int64_t heartbeat_ms; /* H0 period while idle */
     int64_t position_ms;  /* D0 period while riding */
+    int64_t report_ms;    /* D0 period while idle; 0: only at sign-in */
     int64_t ride_ms;      /* how long a ride lasts before L1 */
     double speed_mps;     /* riding speed */
     bool refuse_unlock;   /* answer L0 with a failure code */
