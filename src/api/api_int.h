@@ -57,6 +57,7 @@ struct api_ctx {
     struct svc *svc;
     struct gateway *gw;
     struct api_stats *stats;
+    struct buf scratch; /* for responses written by hand (jsonw.h) */
 };
 
 struct api_stats {

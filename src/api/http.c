@@ -21,6 +21,7 @@
 #define HTTP_REQUEST_MS 30000
 #define HTTP_SWEEP_MS 5000
 #define HTTP_CONNS_MAX 10000
+#define HTTP_POOL_MAX 256 /* finished entries kept for reuse */
 
 enum hdr { HDR_OTHER, HDR_AUTH, HDR_CTYPE, HDR_IDEM, HDR_EXPECT };
 
@@ -70,6 +71,8 @@ struct api_server {
     struct conn *waiting;
     struct net_timer sweep;
     http_parser_settings settings;
+    struct entry *pool; /* finished entries, arenas reset, for reuse */
+    size_t npool;
 };
 
 static void entry_free(struct entry *e)
@@ -78,13 +81,36 @@ static void entry_free(struct entry *e)
     xfree(e);
 }
 
-static struct entry *entry_new(void)
+static struct entry *entry_new(struct api_server *srv)
 {
-    struct entry *e = xcalloc(1, sizeof(*e));
-    arena_init(&e->arena);
+    struct entry *e = srv->pool;
+    if (e) {
+        srv->pool = e->next;
+        srv->npool--;
+    } else {
+        e = xmalloc(sizeof(*e));
+        arena_init(&e->arena);
+    }
+    /* The arena (and its first chunk) survives from the last use. */
+    struct arena arena = e->arena;
+    memset(e, 0, sizeof(*e));
+    e->arena = arena;
     e->req.arena = &e->arena;
     e->resp.status = 500;
     return e;
+}
+
+/* Gives a finished entry back to the pool, or frees it if the pool is full. */
+static void entry_recycle(struct api_server *srv, struct entry *e)
+{
+    if (srv->npool >= HTTP_POOL_MAX) {
+        entry_free(e);
+        return;
+    }
+    arena_reset(&e->arena);
+    e->next = srv->pool;
+    srv->pool = e;
+    srv->npool++;
 }
 
 static void reset_parse_state(struct conn *c)
@@ -158,7 +184,7 @@ static void flush_ready(struct conn *c)
         c->npending--;
         send_entry(c, e);
         bool close_after = e->close_after;
-        entry_free(e);
+        entry_recycle(c->srv, e);
         if (close_after) {
             if (!c->closed)
                 net_conn_close_after_write(c->nc);
@@ -220,7 +246,7 @@ static int on_message_begin(http_parser *p)
 {
     struct conn *c = conn_of(p);
     reset_parse_state(c);
-    c->cur = entry_new();
+    c->cur = entry_new(c->srv);
     c->cur_start_ms = net_loop_now_ms(c->srv->loop);
     return 0;
 }
@@ -392,7 +418,7 @@ static void complete_request(struct conn *c)
 static void reject(struct conn *c, int status, const char *code,
                    const char *msg)
 {
-    struct entry *e = c->cur ? c->cur : entry_new();
+    struct entry *e = c->cur ? c->cur : entry_new(c->srv);
     c->cur = NULL;
     e->req.method = API_GET;
     e->close_after = true;
@@ -514,8 +540,7 @@ static void on_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
     srv->stats.connections_total++;
     srv->stats.connections_open = srv->nconns;
     if (srv->nconns > HTTP_CONNS_MAX) {
-        struct entry *e = entry_new();
-        c->cur = NULL;
+        struct entry *e = entry_new(srv);
         e->close_after = true;
         api__reply_problem(&e->req, &e->resp, 503, "too_many_connections", NULL,
                            "the server has too many connections");
@@ -553,6 +578,7 @@ enum err api_server_new(struct net_loop *loop, struct svc *svc,
     srv->ctx.svc = svc;
     srv->ctx.gw = gw;
     srv->ctx.stats = &srv->stats;
+    buf_init(&srv->ctx.scratch, HTTP_OUT_MAX);
     if (net_local_addr(fd, srv->addr, sizeof(srv->addr)) != ERR_OK)
         snprintf(srv->addr, sizeof(srv->addr), "%s", addr);
     http_parser_settings_init(&srv->settings);
@@ -584,5 +610,11 @@ void api_server_free(struct api_server *srv)
     net_listener_free(srv->listener);
     while (srv->conns)
         net_conn_close(srv->conns->nc, NET_CLOSE_LOCAL);
+    buf_release(&srv->ctx.scratch);
+    while (srv->pool) {
+        struct entry *e = srv->pool;
+        srv->pool = e->next;
+        entry_free(e);
+    }
     xfree(srv);
 }

@@ -7,6 +7,7 @@
 #include "base/sys.h"
 #include "tests/unit/harness.h"
 #include "api/api_int.h"
+#include "api/jsonw.h"
 
 struct rq {
     struct arena arena;
@@ -194,7 +195,46 @@ TEST(reply_err_maps_codes)
     arena_release(&r.arena);
 }
 
+/* The buffer's text, NUL-terminated, for comparing. */
+static const char *written(struct buf *b)
+{
+    CHECK_OK(buf_append(b, "", 1)); /* NUL for CHECK_STR */
+    return b->data;
+}
+
+TEST(json_writer)
+{
+    struct buf b;
+    buf_init(&b, 256);
+    CHECK(api__jw_fixed(&b, 31.2304160, 7));
+    CHECK_STR(written(&b), "31.230416");
+    buf_reset(&b);
+    CHECK(api__jw_fixed(&b, -0.00000004, 7));
+    CHECK_STR(written(&b), "0.0"); /* rounds to zero: no "-0.0" */
+    buf_reset(&b);
+    CHECK(api__jw_fixed(&b, -121.47, 7));
+    CHECK_STR(written(&b), "-121.47");
+    buf_reset(&b);
+    CHECK(api__jw_fixed(&b, 40.0, 1));
+    CHECK_STR(written(&b), "40.0");
+    buf_reset(&b);
+    CHECK(api__jw_fixed(&b, 39.96, 1));
+    CHECK_STR(written(&b), "40.0");
+    buf_reset(&b);
+    CHECK(api__jw_i64(&b, INT64_MIN));
+    CHECK_STR(written(&b), "-9223372036854775808");
+    buf_reset(&b);
+    CHECK(!api__jw_fixed(&b, 1e300, 1));
+    /* A full buffer makes every call fail. */
+    struct buf small;
+    buf_init(&small, 4);
+    CHECK(!api__jw_raw(&small, "{\"bikes\""));
+    buf_release(&small);
+    buf_release(&b);
+}
+
 const struct test_case test_suite_api[] = {
+    CASE(json_writer),
     CASE(route_matching),   CASE(body_object_checks),   CASE(typed_fields),
     CASE(query_parameters), CASE(reply_err_maps_codes), {0},
 };
