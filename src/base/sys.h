@@ -16,8 +16,28 @@
 #include <string.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * MIN and MAX evaluate each argument once (a submit inside MAX once ran
+ * twice); the GNU statement expression is why they live in base/.
+ */
+#if defined(__GNUC__)
+#define MIN(a, b)                                                              \
+    __extension__({                                                            \
+        __typeof__(a) min_a_ = (a);                                            \
+        __typeof__(b) min_b_ = (b);                                            \
+        min_a_ < min_b_ ? min_a_ : min_b_;                                     \
+    })
+#define MAX(a, b)                                                              \
+    __extension__({                                                            \
+        __typeof__(a) max_a_ = (a);                                            \
+        __typeof__(b) max_b_ = (b);                                            \
+        max_a_ > max_b_ ? max_a_ : max_b_;                                     \
+    })
+#else
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 #if defined(__GNUC__)
 #define SYS_PRINTF(f, a) __attribute__((format(printf, f, a)))
