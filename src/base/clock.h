@@ -7,6 +7,8 @@
 #define BASE_CLOCK_H
 
 #include "base/sys.h"
+#include "base/err.h"
+#include "base/str.h"
 
 /* Milliseconds since the Unix epoch (wall clock). */
 int64_t clock_wall_ms(void);
@@ -22,5 +24,13 @@ int64_t clock_mono_ns(void);
  * ("2026-11-29T10:43:17.123Z") into out, which holds at least 25 bytes.
  */
 void clock_format_rfc3339(int64_t wall_ms, char out[25]);
+
+/*
+ * Parses RFC 3339 ("2026-11-29T10:43:17Z", "...17.123Z", "...17+08:00";
+ * 't', 'z' and a space for 'T' accepted) into epoch milliseconds (fraction
+ * beyond milliseconds truncated). ERR_INVALID if malformed or a field is
+ * out of range.
+ */
+enum err clock_parse_rfc3339(struct str s, int64_t *wall_ms);
 
 #endif

@@ -201,6 +201,32 @@ TEST(clock_rfc3339)
     CHECK(clock_mono_ms() <= clock_mono_ms());
 }
 
+TEST(clock_parse)
+{
+    int64_t ms;
+    CHECK_OK(clock_parse_rfc3339(STR_LIT("2026-11-29T10:43:20.123Z"), &ms));
+    CHECK_EQ(ms, 1795949000123);
+    CHECK_OK(clock_parse_rfc3339(STR_LIT("2026-11-29 18:43:20+08:00"), &ms));
+    CHECK_EQ(ms, 1795949000000);
+    CHECK_OK(clock_parse_rfc3339(STR_LIT("1970-01-01T00:00:00.5z"), &ms));
+    CHECK_EQ(ms, 500);
+    CHECK_OK(clock_parse_rfc3339(STR_LIT("2024-02-29T00:00:00Z"), &ms));
+    CHECK_OK(clock_parse_rfc3339(STR_LIT("1969-12-31T23:59:59.999Z"), &ms));
+    CHECK_EQ(ms, -1);
+    static const char *const bad[] = {"",
+                                      "2026-11-29",
+                                      "2026-11-29T10:43:20",
+                                      "2026-13-01T00:00:00Z",
+                                      "2023-02-29T00:00:00Z",
+                                      "2026-11-29T24:00:00Z",
+                                      "2026-11-29T10:43Z",
+                                      "2026-11-29T10:43:20.Z",
+                                      "2026-11-29T10:43:20+0800",
+                                      "2026-11-29T10:43:20Zx"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+        CHECK_ERR(clock_parse_rfc3339(str_from_cstr(bad[i]), &ms), ERR_INVALID);
+}
+
 const struct test_case test_suite_base[] = {
     CASE(arena_alloc_aligned_and_reset),
     CASE(buf_caps_and_consumes),
@@ -211,5 +237,6 @@ const struct test_case test_suite_base[] = {
     CASE(rng_deterministic_and_bounded),
     CASE(err_names_and_detail),
     CASE(clock_rfc3339),
+    CASE(clock_parse),
     {0},
 };
