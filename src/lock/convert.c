@@ -78,7 +78,7 @@ void lock__put_digits(char *p, int64_t v, int width)
 
 int lock__quote_len(struct str s)
 {
-    return (int)MIN(s.len, 32);
+    return (int)MIN(s.len, (size_t)32);
 }
 
 const char *lock__quote_ptr(struct str s)

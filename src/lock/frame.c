@@ -54,7 +54,7 @@ enum lock_scan lock_frame_scan(const char *buf, size_t len, size_t max_len,
         *consumed = start;
         return LOCK_SCAN_NEED_MORE;
     }
-    size_t from = start + MAX(window, 1);
+    size_t from = start + MAX(window, (size_t)1);
     const char *star = from < len ? memchr(buf + from, '*', len - from) : NULL;
     *consumed = star ? (size_t)(star - buf) : len;
     return LOCK_SCAN_TOO_LONG;
