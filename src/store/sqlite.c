@@ -23,6 +23,7 @@ struct store {
     sqlite3_stmt *max_ids;
     sqlite3_stmt *token_insert;
     sqlite3_stmt *token_lookup;
+    sqlite3_stmt *positions_get;
 };
 
 /*
@@ -139,6 +140,16 @@ static const struct migration migrations[] = {
      " trip_id INTEGER"
      "  REFERENCES trips (id) DEFERRABLE INITIALLY DEFERRED);"
      "CREATE INDEX vehicle_events_ts ON vehicle_events (ts_ms);"},
+    {"position history",
+     "CREATE TABLE position_blocks ("
+     " id INTEGER PRIMARY KEY,"
+     " shard INTEGER NOT NULL,"
+     " t0_ms INTEGER NOT NULL,"
+     " t1_ms INTEGER NOT NULL,"
+     " n INTEGER NOT NULL,"
+     " data BLOB NOT NULL);"
+     "CREATE INDEX position_blocks_shard ON position_blocks (shard, t1_ms);"
+     "CREATE INDEX position_blocks_t1 ON position_blocks (t1_ms);"},
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE__SCHEMA_VERSION,
@@ -622,6 +633,9 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
                             " VALUES (?1, ?2, ?3, ?4)"},
         {&st->token_lookup,
          "SELECT id, role FROM tokens WHERE token_hash = ?1"},
+        {&st->positions_get, "SELECT t0_ms, n, data FROM position_blocks"
+                             " WHERE shard = ?1 AND t1_ms >= ?2"
+                             " AND t0_ms <= ?3 ORDER BY t0_ms"},
     };
     for (size_t i = 0; i < ARRAY_LEN(stmts); i++) {
         e = prepare(st, stmts[i].sql, stmts[i].stmt, d);
@@ -949,6 +963,80 @@ enum err store_token_lookup(struct store *st,
     }
     *role = STORE_ROLE_OPERATOR;
     *id = token_id;
+out:
+    done(s);
+    return e;
+}
+
+/* Position history */
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/* Appends the points of bike_id in [from_ms, to_ms] from one block. */
+static void block_points(const unsigned char *data, size_t n, int64_t t0_ms,
+                         uint32_t bike_id, int64_t from_ms, int64_t to_ms,
+                         struct store_point *out, size_t cap, size_t *count)
+{
+    /* The first point of the bike: entries are sorted by bike, then time. */
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (get_u32(data + mid * STORE__POINT_BYTES) < bike_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < n && *count < cap; i++) {
+        const unsigned char *p = data + i * STORE__POINT_BYTES;
+        if (get_u32(p) != bike_id)
+            break;
+        int64_t ts = t0_ms + get_u32(p + 4);
+        if (ts < from_ms || ts > to_ms)
+            continue;
+        out[(*count)++] = (struct store_point){
+            .ts_ms = ts,
+            .bike_id = bike_id,
+            .lat_e7 = (int32_t)get_u32(p + 8),
+            .lon_e7 = (int32_t)get_u32(p + 12),
+        };
+    }
+}
+
+enum err store_positions_get(struct store *st, int64_t bike_id, int64_t from_ms,
+                             int64_t to_ms, struct store_point *out, size_t cap,
+                             size_t *n)
+{
+    sqlite3_stmt *s = st->positions_get;
+    enum err e = ERR_IO;
+    *n = 0;
+    if (bike_id < 0 || bike_id > UINT32_MAX)
+        return ERR_OK;
+    if (sqlite3_bind_int64(s, 1, bike_id % STORE_POSITION_SHARDS) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, from_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 3, to_ms) != SQLITE_OK)
+        goto out;
+    while (*n < cap) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW)
+            goto out;
+        int64_t t0 = sqlite3_column_int64(s, 0);
+        int64_t npts = sqlite3_column_int64(s, 1);
+        const unsigned char *data = sqlite3_column_blob(s, 2);
+        int bytes = sqlite3_column_bytes(s, 2);
+        if (npts < 0 || (int64_t)bytes != npts * STORE__POINT_BYTES ||
+            (npts && !data))
+            goto out; /* a corrupt block */
+        block_points(data, (size_t)npts, t0, (uint32_t)bike_id, from_ms, to_ms,
+                     out, cap, n);
+    }
+    e = ERR_OK;
 out:
     done(s);
     return e;

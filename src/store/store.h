@@ -102,26 +102,73 @@ enum err store_token_lookup(struct store *st,
                             const unsigned char hash[CORE_TOKEN_HASH_BYTES],
                             enum store_role *role, int64_t *id);
 
+/* One reported position of a bike, for the position history. */
+struct store_point {
+    int64_t ts_ms;    /* when the server received it */
+    uint32_t bike_id; /* bike ids stay below 2^32 */
+    int32_t lat_e7;   /* degrees times 10^7 */
+    int32_t lon_e7;
+};
+
+/* A batch of points for the history; the op owns them (see below). */
+struct store_positions {
+    struct store_point *pts; /* from xmalloc */
+    size_t n;
+};
+
+/*
+ * What an op does. The first kinds are the world's changes (the same
+ * values as enum core_change_kind); the rest are the store's own.
+ */
+enum store_op_kind {
+    STORE_OP_BIKE = CORE_CH_BIKE,
+    STORE_OP_RIDER = CORE_CH_RIDER,
+    STORE_OP_TRIP = CORE_CH_TRIP,
+    STORE_OP_RESERVATION = CORE_CH_RESERVATION,
+    STORE_OP_CHARGE = CORE_CH_CHARGE,
+    STORE_OP_PRICING = CORE_CH_PRICING,
+    STORE_OP_EVENT = CORE_CH_EVENT,
+    STORE_OP_POSITIONS, /* u.positions: appended to the position history */
+    STORE_OP_PRUNE,     /* u.before_ms: history older than this goes */
+};
+
 /*
  * One change to persist. Records are copies, so the submitter may change or
- * free its own objects right after submitting. The kinds mirror
- * enum core_change_kind: a bike, rider, trip, reservation or pricing record
- * is written whole (insert or replace by id); a charge inserts the ledger
- * row for the trip's fare unless that trip was charged before (so a charge
- * is recorded exactly once however often it is submitted); an event appends
- * to the vehicle event log.
+ * free its own objects right after submitting. A bike, rider, trip,
+ * reservation or pricing record is written whole (insert or replace by id);
+ * a charge inserts the ledger row for the trip's fare unless that trip was
+ * charged before (so a charge is recorded exactly once however often it is
+ * submitted); an event appends to the vehicle event log.
+ *
+ * STORE_OP_POSITIONS is the exception to copying: submitting it hands the
+ * points array to the writer, which frees it (also when the submit fails).
+ * The points are stored in blocks: per flush, one block per shard of bikes
+ * (bike id modulo STORE_POSITION_SHARDS), 16 bytes a point.
  */
 struct store_op {
-    enum core_change_kind kind;
+    enum store_op_kind kind;
     union {
         struct core_bike bike;
         struct core_rider rider;
-        struct core_trip trip; /* CORE_CH_TRIP and CORE_CH_CHARGE */
+        struct core_trip trip; /* STORE_OP_TRIP and STORE_OP_CHARGE */
         struct core_reservation res;
         struct core_pricing pricing;
         struct core_vehicle_event event;
+        struct store_positions positions;
+        int64_t before_ms;
     } u;
 };
+
+#define STORE_POSITION_SHARDS 256
+
+/*
+ * The history of bike_id from from_ms to to_ms (inclusive), oldest first:
+ * at most cap points into out, *n the count (the earliest cap if there are
+ * more). ERR_IO on a read failure or a corrupt block.
+ */
+enum err store_positions_get(struct store *st, int64_t bike_id, int64_t from_ms,
+                             int64_t to_ms, struct store_point *out, size_t cap,
+                             size_t *n);
 
 /*
  * Called on the writer thread after each commit with the highest durable
@@ -149,7 +196,8 @@ enum err store_writer_start(const char *path, uint64_t start_lsn,
  * queued) and returns their lsn: every op of this call is durable once the
  * callback reports a durable_lsn >= that value. n may be 0: the lsn is then
  * a barrier, durable once everything submitted before it is. Thread-safe.
- * Returns 0 if the writer has failed or is stopping.
+ * Returns 0 if the writer has failed or is stopping (points of position
+ * ops are freed then too).
  */
 uint64_t store_writer_submit(struct store_writer *w, const struct store_op *ops,
                              size_t n);

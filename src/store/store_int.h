@@ -14,7 +14,14 @@
 #include <sqlite3.h>
 
 /* The schema version this binary creates and understands. */
-#define STORE__SCHEMA_VERSION 1
+#define STORE__SCHEMA_VERSION 2
+
+/*
+ * A position block's data: per point 16 bytes, little-endian: bike id
+ * (u32), milliseconds after the block's t0 (u32), lat_e7 (i32), lon_e7
+ * (i32); sorted by bike id, then time.
+ */
+#define STORE__POINT_BYTES 16
 
 /* PRAGMA application_id of a spoke database: "SPKE" in ASCII. */
 #define STORE__APP_ID 0x53504b45

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* A busy database is retried this many times, with doubling sleeps. */
 #define WRITER_ATTEMPTS 5
@@ -36,6 +37,8 @@ enum writer_stmt {
     ST_CHARGE,
     ST_PRICING,
     ST_EVENT,
+    ST_POSITIONS,
+    ST_PRUNE,
     ST_COUNT
 };
 
@@ -127,6 +130,10 @@ static const char *const writer_sql[ST_COUNT] = {
     [ST_EVENT] = "INSERT INTO vehicle_events (bike_id, event_type, state,"
                  " ts_ms, lat, lon, trip_id)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_POSITIONS] =
+        "INSERT INTO position_blocks (shard, t0_ms, t1_ms, n, data)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_PRUNE] = "DELETE FROM position_blocks WHERE t1_ms < ?1",
 };
 
 struct store_writer {
@@ -143,6 +150,8 @@ struct store_writer {
     struct store_op *batch; /* the ops being committed */
     size_t nbatch;
     size_t capbatch;
+    unsigned char *blob; /* an encoded position block */
+    size_t capblob;
     uint64_t durable_lsn; /* the highest lsn committed */
 
     /*
@@ -362,6 +371,91 @@ static int run(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Position history */
+
+static int point_cmp(const void *a, const void *b)
+{
+    const struct store_point *p = a, *q = b;
+    uint32_t sp = p->bike_id % STORE_POSITION_SHARDS;
+    uint32_t sq = q->bike_id % STORE_POSITION_SHARDS;
+    if (sp != sq)
+        return sp < sq ? -1 : 1;
+    if (p->bike_id != q->bike_id)
+        return p->bike_id < q->bike_id ? -1 : 1;
+    return (p->ts_ms > q->ts_ms) - (p->ts_ms < q->ts_ms);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* Writes one block of points[0..n), all of one shard, as encoded. */
+static int write_block(struct store_writer *w, const struct store_point *pts,
+                       size_t n)
+{
+    int64_t t0 = pts[0].ts_ms, t1 = pts[0].ts_ms;
+    for (size_t i = 1; i < n; i++) {
+        t0 = MIN(t0, pts[i].ts_ms);
+        t1 = MAX(t1, pts[i].ts_ms);
+    }
+    if (t1 - t0 > UINT32_MAX || n > INT32_MAX / STORE__POINT_BYTES)
+        return SQLITE_TOOBIG; /* a flush spans hours: a bug upstream */
+    size_t bytes = n * STORE__POINT_BYTES;
+    if (w->capblob < bytes) {
+        w->blob = xrealloc(w->blob, bytes);
+        w->capblob = bytes;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *p = w->blob + i * STORE__POINT_BYTES;
+        put_u32(p, pts[i].bike_id);
+        put_u32(p + 4, (uint32_t)(pts[i].ts_ms - t0));
+        put_u32(p + 8, (uint32_t)pts[i].lat_e7);
+        put_u32(p + 12, (uint32_t)pts[i].lon_e7);
+    }
+    sqlite3_stmt *s = w->stmt[ST_POSITIONS];
+    int rc = SQLITE_OK;
+    bind_i64(s, 1, pts[0].bike_id % STORE_POSITION_SHARDS, &rc);
+    bind_i64(s, 2, t0, &rc);
+    bind_i64(s, 3, t1, &rc);
+    bind_i64(s, 4, (int64_t)n, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(s, 5, w->blob, (int)bytes, SQLITE_STATIC);
+    return rc == SQLITE_OK ? run(s) : rc;
+}
+
+/* Appends a batch of points: one block per shard present. */
+static int write_positions(struct store_writer *w,
+                           const struct store_positions *ps)
+{
+    qsort(ps->pts, ps->n, sizeof(*ps->pts), point_cmp);
+    size_t start = 0;
+    while (start < ps->n) {
+        uint32_t shard = ps->pts[start].bike_id % STORE_POSITION_SHARDS;
+        size_t end = start + 1;
+        while (end < ps->n &&
+               ps->pts[end].bike_id % STORE_POSITION_SHARDS == shard)
+            end++;
+        int rc = write_block(w, ps->pts + start, end - start);
+        if (rc != SQLITE_OK)
+            return rc;
+        start = end;
+    }
+    return SQLITE_OK;
+}
+
+/* Frees the points that position ops own; the ops are then spent. */
+static void free_points(const struct store_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].kind == STORE_OP_POSITIONS)
+            xfree(ops[i].u.positions.pts);
+    }
+}
+
 /*
  * Runs the fast update of a bike or trip; *done is true if it matched the
  * row, so that the upsert is not needed.
@@ -384,7 +478,7 @@ static int apply_op(struct store_writer *w, const struct store_op *op)
     bool done = false;
     char text[STORE__SEGMENTS_TEXT_MAX]; /* bound until the step */
     switch (op->kind) {
-    case CORE_CH_BIKE:
+    case STORE_OP_BIKE:
         bind_bike(w->stmt[ST_BIKE_FAST], &op->u.bike, text, &rc);
         rc = run_fast(w, w->stmt[ST_BIKE_FAST], rc, &done);
         if (rc != SQLITE_OK || done)
@@ -392,10 +486,10 @@ static int apply_op(struct store_writer *w, const struct store_op *op)
         s = w->stmt[ST_BIKE];
         bind_bike(s, &op->u.bike, text, &rc);
         break;
-    case CORE_CH_RIDER:
+    case STORE_OP_RIDER:
         s = bind_rider(w, &op->u.rider, &rc);
         break;
-    case CORE_CH_TRIP:
+    case STORE_OP_TRIP:
         bind_trip(w->stmt[ST_TRIP_FAST], &op->u.trip, &rc);
         rc = run_fast(w, w->stmt[ST_TRIP_FAST], rc, &done);
         if (rc != SQLITE_OK || done)
@@ -403,17 +497,23 @@ static int apply_op(struct store_writer *w, const struct store_op *op)
         s = w->stmt[ST_TRIP];
         bind_trip(s, &op->u.trip, &rc);
         break;
-    case CORE_CH_RESERVATION:
+    case STORE_OP_RESERVATION:
         s = bind_res(w, &op->u.res, &rc);
         break;
-    case CORE_CH_CHARGE:
+    case STORE_OP_CHARGE:
         s = bind_charge(w, &op->u.trip, &rc);
         break;
-    case CORE_CH_PRICING:
+    case STORE_OP_PRICING:
         s = bind_pricing(w, &op->u.pricing, text, &rc);
         break;
-    case CORE_CH_EVENT:
+    case STORE_OP_EVENT:
         s = bind_event(w, &op->u.event, &rc);
+        break;
+    case STORE_OP_POSITIONS:
+        return write_positions(w, &op->u.positions);
+    case STORE_OP_PRUNE:
+        s = w->stmt[ST_PRUNE];
+        bind_i64(s, 1, op->u.before_ms, &rc);
         break;
     }
     if (!s)
@@ -421,23 +521,27 @@ static int apply_op(struct store_writer *w, const struct store_op *op)
     return rc == SQLITE_OK ? run(s) : rc;
 }
 
-static const char *kind_name(enum core_change_kind k)
+static const char *kind_name(enum store_op_kind k)
 {
     switch (k) {
-    case CORE_CH_BIKE:
+    case STORE_OP_BIKE:
         return "bike";
-    case CORE_CH_RIDER:
+    case STORE_OP_RIDER:
         return "rider";
-    case CORE_CH_TRIP:
+    case STORE_OP_TRIP:
         return "trip";
-    case CORE_CH_RESERVATION:
+    case STORE_OP_RESERVATION:
         return "reservation";
-    case CORE_CH_CHARGE:
+    case STORE_OP_CHARGE:
         return "charge";
-    case CORE_CH_PRICING:
+    case STORE_OP_PRICING:
         return "pricing";
-    case CORE_CH_EVENT:
+    case STORE_OP_EVENT:
         return "event";
+    case STORE_OP_POSITIONS:
+        return "positions";
+    case STORE_OP_PRUNE:
+        return "prune";
     }
     return "unknown";
 }
@@ -520,6 +624,7 @@ static void *writer_main(void *arg)
         unlock(&w->mu);
 
         enum err e = commit_batch(w, first, last, msg, sizeof(msg));
+        free_points(w->batch, w->nbatch);
         w->nbatch = 0;
         if (e != ERR_OK) {
             lock(&w->mu);
@@ -548,8 +653,10 @@ static void writer_free(struct store_writer *w)
         if (rc != 0)
             BUG("cannot destroy the writer's lock: %s", strerror(rc));
     }
+    free_points(w->pending, w->npending);
     xfree(w->batch);
     xfree(w->pending);
+    xfree(w->blob);
     xfree(w->path);
     xfree(w);
 }
@@ -632,12 +739,15 @@ uint64_t store_writer_submit(struct store_writer *w, const struct store_op *ops,
 {
     uint64_t lsn = 0;
     lock(&w->mu);
-    if (w->failed || w->stopping)
+    if (w->failed || w->stopping) {
+        /* Nobody will write them: position ops own their points. */
+        free_points(ops, n);
         goto out;
+    }
     if (n > w->cappending - w->npending) {
         size_t cap = MAX(w->cappending * 2, w->npending + n);
-        w->pending = xreallocarray(w->pending, MAX(cap, 64), sizeof(*ops));
-        w->cappending = MAX(cap, 64);
+        w->pending = xreallocarray(w->pending, MAX(cap, (size_t)64), sizeof(*ops));
+        w->cappending = MAX(cap, (size_t)64);
     }
     if (n)
         memcpy(&w->pending[w->npending], ops, n * sizeof(*ops));

@@ -167,32 +167,32 @@ static struct core_reservation res_rec(int64_t id, int64_t rider_id,
 
 static struct store_op op_bike(struct core_bike b)
 {
-    return (struct store_op){.kind = CORE_CH_BIKE, .u.bike = b};
+    return (struct store_op){.kind = STORE_OP_BIKE, .u.bike = b};
 }
 
 static struct store_op op_rider(struct core_rider r)
 {
-    return (struct store_op){.kind = CORE_CH_RIDER, .u.rider = r};
+    return (struct store_op){.kind = STORE_OP_RIDER, .u.rider = r};
 }
 
 static struct store_op op_trip(struct core_trip t)
 {
-    return (struct store_op){.kind = CORE_CH_TRIP, .u.trip = t};
+    return (struct store_op){.kind = STORE_OP_TRIP, .u.trip = t};
 }
 
 static struct store_op op_charge(struct core_trip t)
 {
-    return (struct store_op){.kind = CORE_CH_CHARGE, .u.trip = t};
+    return (struct store_op){.kind = STORE_OP_CHARGE, .u.trip = t};
 }
 
 static struct store_op op_res(struct core_reservation r)
 {
-    return (struct store_op){.kind = CORE_CH_RESERVATION, .u.res = r};
+    return (struct store_op){.kind = STORE_OP_RESERVATION, .u.res = r};
 }
 
 static struct store_op op_pricing(struct core_pricing p)
 {
-    return (struct store_op){.kind = CORE_CH_PRICING, .u.pricing = p};
+    return (struct store_op){.kind = STORE_OP_PRICING, .u.pricing = p};
 }
 
 static void check_bike(const struct core_bike *got,
@@ -449,9 +449,9 @@ TEST(store_open_creates_schema)
 {
     const char *path = tmp_path("s.db");
     struct store *st = open_ok(path);
-    CHECK_EQ(store_schema_version(st), 1);
+    CHECK_EQ(store_schema_version(st), 2);
     store_close(st);
-    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 1);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 2);
     CHECK_EQ(raw_int(path, "PRAGMA application_id"), 0x53504b45);
     char mode[16];
     raw_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -464,14 +464,14 @@ TEST(store_open_twice_is_noop)
     const char *path = tmp_path("s.db");
     struct store *a = open_ok(path);
     struct store *b = open_ok(path); /* a second handle, concurrently */
-    CHECK_EQ(store_schema_version(b), 1);
+    CHECK_EQ(store_schema_version(b), 2);
     store_close(b);
     store_close(a);
     struct store *c = open_ok(path);
-    CHECK_EQ(store_schema_version(c), 1);
+    CHECK_EQ(store_schema_version(c), 2);
     store_close(c);
-    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 1);
-    CHECK_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 1);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 2);
+    CHECK_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 2);
 }
 
 TEST(store_open_newer_schema_is_conflict)
@@ -479,7 +479,7 @@ TEST(store_open_newer_schema_is_conflict)
     const char *path = tmp_path("s.db");
     store_close(open_ok(path));
     raw_exec(path, "INSERT INTO schema_version (version, name)"
-                   " VALUES (2, 'from the future')");
+                   " VALUES (99, 'from the future')");
     struct store *st = NULL;
     struct err_detail d = {0};
     CHECK_ERR(store_open(path, &st, &d), ERR_CONFLICT);
@@ -775,9 +775,9 @@ TEST(store_roundtrip_events)
     };
     struct store_op ops[] = {
         op_trip(t),
-        {.kind = CORE_CH_EVENT, .u.event = ev[0]},
-        {.kind = CORE_CH_EVENT, .u.event = ev[1]},
-        {.kind = CORE_CH_EVENT, .u.event = ev[1]}, /* a log: appended twice */
+        {.kind = STORE_OP_EVENT, .u.event = ev[0]},
+        {.kind = STORE_OP_EVENT, .u.event = ev[1]},
+        {.kind = STORE_OP_EVENT, .u.event = ev[1]}, /* a log: appended twice */
     };
     write_all(path, ops, ARRAY_LEN(ops));
     CHECK_EQ(raw_int(path, "SELECT count(*) FROM vehicle_events"), 3);
@@ -1764,7 +1764,71 @@ TEST(store_fault_busy_gives_up)
     sink_release(&s);
 }
 
+/* Points of bikes 1..nbikes at times t0 + k * step, k < per_bike. */
+static struct store_op op_points(int64_t nbikes, int64_t per_bike, int64_t t0,
+                                 int64_t step)
+{
+    size_t n = (size_t)(nbikes * per_bike);
+    struct store_point *pts = xmalloc(n * sizeof(*pts));
+    size_t i = 0;
+    /* Interleaved by time, as the server buffers them. */
+    for (int64_t k = 0; k < per_bike; k++) {
+        for (int64_t b = 1; b <= nbikes; b++)
+            pts[i++] = (struct store_point){t0 + k * step, (uint32_t)b,
+                                            (int32_t)(312300000 + b),
+                                            (int32_t)(-1214700000 - k)};
+    }
+    return (struct store_op){.kind = STORE_OP_POSITIONS,
+                             .u.positions = {pts, n}};
+}
+
+TEST(store_positions_roundtrip_and_prune)
+{
+    const char *path = tmp_path("positions.db");
+    store_close(open_ok(path));
+    /* Two flushes; 600 bikes spread over every shard (and then some). */
+    struct store_op ops[3] = {op_points(600, 10, 1000000, 100),
+                              op_points(600, 5, 1002000, 100),
+                              {.kind = STORE_OP_PRUNE, .u.before_ms = 0}};
+    write_all(path, ops, 3);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM position_blocks"), 512);
+    CHECK_EQ(raw_int(path, "SELECT sum(n) FROM position_blocks"), 9000);
+    struct store *st = open_ok(path);
+    struct store_point out[32];
+    size_t n;
+    CHECK_OK(store_positions_get(st, 257, 0, INT64_MAX, out, 32, &n));
+    CHECK_EQ(n, 15);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_EQ(out[i].bike_id, 257);
+        CHECK_EQ(out[i].lat_e7, 312300257);
+        CHECK(i == 0 || out[i].ts_ms > out[i - 1].ts_ms);
+    }
+    CHECK_EQ(out[0].ts_ms, 1000000);
+    CHECK_EQ(out[14].ts_ms, 1002400);
+    CHECK_EQ(out[9].lon_e7, -1214700009);
+    /* A window, the cap, a bike with no points, a bad id. */
+    CHECK_OK(store_positions_get(st, 257, 1000200, 1000400, out, 32, &n));
+    CHECK_EQ(n, 3);
+    CHECK_OK(store_positions_get(st, 257, 0, INT64_MAX, out, 4, &n));
+    CHECK_EQ(n, 4);
+    CHECK_EQ(out[3].ts_ms, 1000300);
+    CHECK_OK(store_positions_get(st, 601, 0, INT64_MAX, out, 32, &n));
+    CHECK_EQ(n, 0);
+    CHECK_OK(store_positions_get(st, -1, 0, INT64_MAX, out, 32, &n));
+    CHECK_EQ(n, 0);
+    store_close(st);
+    /* Pruning drops whole blocks that ended before the cut. */
+    struct store_op prune = {.kind = STORE_OP_PRUNE, .u.before_ms = 1001500};
+    write_all(path, &prune, 1);
+    CHECK_EQ(raw_int(path, "SELECT sum(n) FROM position_blocks"), 3000);
+    st = open_ok(path);
+    CHECK_OK(store_positions_get(st, 257, 0, INT64_MAX, out, 32, &n));
+    CHECK_EQ(n, 5);
+    store_close(st);
+}
+
 const struct test_case test_suite_store[] = {
+    CASE(store_positions_roundtrip_and_prune),
     CASE(store_open_creates_schema),
     CASE(store_open_twice_is_noop),
     CASE(store_open_newer_schema_is_conflict),
