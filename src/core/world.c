@@ -719,10 +719,8 @@ void core_world_bike_report(struct core_world *w, struct core_bike *bike,
     if (r->has_pos && geo_latlng_is_valid(r->pos)) {
         struct core_trip *t =
             bike->trip_id ? core_world_trip(w, bike->trip_id) : NULL;
-        if (t && t->state == CORE_TRIP_RIDING) {
+        if (t && t->state == CORE_TRIP_RIDING)
             t->distance_m += geo_distance_m(bike->pos, r->pos);
-            touch_trip(w, t);
-        }
         bike->pos = r->pos;
     }
     if (r->battery_pct >= 0 && r->battery_pct <= 100)
@@ -732,7 +730,6 @@ void core_world_bike_report(struct core_world *w, struct core_bike *bike,
     bike->last_report_ms = now_ms;
     if (bike->state == CORE_VS_MISSING)
         bike_apply(w, bike, CORE_VE_COMMS_RESTORED, now_ms);
-    touch_bike(w, bike);
 }
 
 enum err core_world_bike_event(struct core_world *w, struct core_bike *bike,

@@ -182,7 +182,9 @@ enum err core_world_trip_end(struct core_world *w, struct core_trip *t,
 /*
  * Applies a lock's report: position (adding to the distance of a riding
  * trip), battery, lock state, last report time; a missing bike comes back
- * (comms_restored).
+ * (comms_restored). This telemetry is not in the change list (locks report
+ * far too often to persist each report): the owner checkpoints the bike and
+ * its riding trip itself. A state change (comms_restored) is, as usual.
  */
 void core_world_bike_report(struct core_world *w, struct core_bike *bike,
                             const struct core_bike_report *r, int64_t now_ms);

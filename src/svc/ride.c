@@ -572,7 +572,8 @@ static void gw_report(void *ctx, uint64_t imei,
     if (!b)
         return;
     core_world_bike_report(s->world, b, r, now_ms());
-    svc__persist(s);
+    svc__persist(s); /* a state change (comms_restored), if any */
+    svc__telemetry(s, b, r->has_pos && geo_latlng_is_valid(r->pos));
 }
 
 static void gw_alarm(void *ctx, uint64_t imei, int code, bool fault)

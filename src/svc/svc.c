@@ -25,6 +25,9 @@ void svc_config_default(struct svc_config *cfg)
     cfg->unlock_key_valid_s = 60;
     cfg->missing_after_ms = 6 * 60 * 60 * 1000;
     cfg->sweep_interval_ms = 60 * 1000;
+    cfg->checkpoint_ms = 10 * 1000;
+    cfg->history_flush_ms = 10 * 1000;
+    cfg->history_retention_ms = 7 * 24 * 3600 * 1000LL;
     cfg->index_cell_m = GEO_INDEX_DEFAULT_CELL_M;
 }
 
@@ -112,7 +115,7 @@ void svc__run_after(struct svc *s)
 
 /* Persisting changes */
 
-static void index_bike(struct svc *s, const struct core_bike *b)
+void svc__index_bike(struct svc *s, const struct core_bike *b)
 {
     struct geo_index_attrs attrs = {.state = (unsigned)b->state,
                                     .type = (unsigned)b->vtype,
@@ -132,11 +135,11 @@ uint64_t svc__persist(struct svc *s)
         return 0;
     s->nops = 0;
     for (size_t i = 0; i < n; i++) {
-        struct store_op op = {.kind = ch[i].kind};
+        struct store_op op = {.kind = (enum store_op_kind)ch[i].kind};
         switch (ch[i].kind) {
         case CORE_CH_BIKE:
             op.u.bike = *ch[i].u.bike;
-            index_bike(s, ch[i].u.bike);
+            svc__index_bike(s, ch[i].u.bike);
             break;
         case CORE_CH_RIDER:
             op.u.rider = *ch[i].u.rider;
@@ -233,7 +236,7 @@ static void store_default_pricing(struct svc *s)
     struct core_pricing p = *core_world_pricing(s->world);
     p.created_ms = clock_wall_ms();
     core_world_restore_pricing(s->world, &p);
-    struct store_op op = {.kind = CORE_CH_PRICING, .u.pricing = p};
+    struct store_op op = {.kind = STORE_OP_PRICING, .u.pricing = p};
     s->submitted_lsn = store_writer_submit(s->writer, &op, 1);
 }
 
@@ -312,7 +315,7 @@ static enum err build_index(struct svc *s, struct err_detail *d)
     for (int64_t id = 1; id <= max; id++) {
         const struct core_bike *b = core_world_bike(s->world, id);
         if (b)
-            index_bike(s, b);
+            svc__index_bike(s, b);
     }
     return ERR_OK;
 }
@@ -367,6 +370,7 @@ enum err svc_new(struct net_loop *loop, const struct svc_config *cfg,
         store_default_pricing(s);
     net_loop_on_wakeup(loop, on_wakeup, s);
     svc__ride_restore(s);
+    svc__telemetry_start(s);
     net_timer_start(loop, &s->sweep, s->cfg.sweep_interval_ms, sweep, s);
     *out = s;
     return ERR_OK;
@@ -378,6 +382,8 @@ void svc_free(struct svc *s)
         return;
     net_timer_stop(s->loop, &s->sweep);
     svc__ride_release(s);
+    if (s->writer)
+        svc__telemetry_stop(s);
     store_writer_stop(s->writer);
     net_loop_on_wakeup(s->loop, NULL, NULL);
     store_close(s->store);
@@ -394,6 +400,9 @@ void svc_free(struct svc *s)
     imap_release(&s->res_timers);
     pthread_mutex_destroy(&s->fail_mu);
     xfree(s->afters);
+    xfree(s->reported);
+    xfree(s->dirty);
+    xfree(s->hist);
     xfree(s->ops);
     xfree(s);
 }

@@ -34,6 +34,9 @@ struct svc_config {
     int64_t sweep_interval_ms;       /* how often to look for missing bikes */
     struct geo_polygon service_area; /* n == 0: everywhere */
     double index_cell_m;             /* fleet index cell size */
+    int64_t checkpoint_ms;           /* telemetry written this often (10 s) */
+    int64_t history_flush_ms;        /* position history written (10 s) */
+    int64_t history_retention_ms;    /* and kept this long (7 days) */
 };
 
 /* Fills cfg with the defaults (no service area, db_path NULL). */
@@ -227,6 +230,32 @@ enum err svc_pricing_set(struct svc *s, const struct core_pricing *p,
                          struct core_pricing *out, uint64_t *lsn,
                          struct err_detail *d);
 
+/* Position history */
+
+struct svc_point {
+    int64_t ts_ms;
+    struct geo_latlng pos;
+};
+
+#define SVC_POINTS_MAX 10000
+
+/*
+ * The positions bike_id reported from from_ms to to_ms (inclusive), oldest
+ * first, at most cap (the earliest ones): what is stored plus what is
+ * still buffered. ERR_NOT_FOUND for an unknown bike; ERR_IO.
+ */
+enum err svc_positions(struct svc *s, int64_t bike_id, int64_t from_ms,
+                       int64_t to_ms, struct svc_point *out, size_t cap,
+                       size_t *n);
+
+/*
+ * Where bike_id was at at_ms: its last reported position at or before it
+ * (within the retention window). ERR_NOT_FOUND if the bike is unknown or
+ * reported nothing before at_ms; ERR_IO.
+ */
+enum err svc_position_at(struct svc *s, int64_t bike_id, int64_t at_ms,
+                         struct svc_point *out);
+
 /* Counters for /metrics. */
 struct svc_stats {
     uint64_t trips_started;
@@ -236,6 +265,8 @@ struct svc_stats {
     uint64_t reservations_expired;
     uint64_t fare_cents_charged;
     uint64_t lock_frames;
+    uint64_t positions;         /* reported positions accepted */
+    uint64_t positions_flushed; /* of those, written to the history */
     uint64_t commits_batches;
     uint64_t bikes_by_state[CORE_VS_COUNT];
     uint64_t locks_online;

@@ -58,7 +58,16 @@ struct svc {
     struct smap operators;  /* token hash -> cached operator */
     struct net_timer sweep;
 
-    size_t plans_loaded;  /* pricing versions found in the store */
+    size_t plans_loaded; /* pricing versions found in the store */
+    /* Telemetry (telemetry.c). */
+    uint8_t *reported; /* per bike id - 1: reported since the checkpoint */
+    size_t nreported;
+    int64_t *dirty; /* those bike ids */
+    size_t ndirty, capdirty;
+    struct store_point *hist; /* positions not yet flushed */
+    size_t nhist, caphist;
+    struct net_timer checkpoint_timer, flush_timer, prune_timer;
+
     struct store_op *ops; /* scratch for svc__persist */
     size_t nops, capops;
     struct svc_stats stats;
@@ -79,6 +88,21 @@ void svc__after(struct svc *s, uint64_t lsn, enum svc_after_kind kind,
 void svc__run_after(struct svc *s);
 /* Performs one durable action (ride.c). */
 void svc__after_durable(struct svc *s, enum svc_after_kind kind, int64_t id);
+
+/* Puts bike b as it is now into the fleet index (svc.c). */
+void svc__index_bike(struct svc *s, const struct core_bike *b);
+
+/*
+ * After a lock's report was applied to bike b: updates the index, marks the
+ * bike for the next checkpoint and keeps its position (if it sent one) for
+ * the history (telemetry.c).
+ */
+void svc__telemetry(struct svc *s, const struct core_bike *b, bool moved);
+
+/* Arms the telemetry timers (telemetry.c). */
+void svc__telemetry_start(struct svc *s);
+/* Writes what is pending (checkpoint, history) and stops the timers. */
+void svc__telemetry_stop(struct svc *s);
 
 /* Re-arms timers for reservations and unlocks loaded at start (ride.c). */
 void svc__ride_restore(struct svc *s);

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <time.h>
 
 struct env {
     struct net_loop *loop;
@@ -320,7 +321,60 @@ TEST(svc_force_end_and_operator_token)
     env_free(&e);
 }
 
+TEST(svc_position_history)
+{
+    struct env e;
+    env_init(&e);
+    add_bike(&e, "Q1", "100000000000001", CENTER);
+    add_bike(&e, "Q2", "100000000000002", CENTER);
+    const struct gateway_ops *ops = svc_gateway_ops();
+    struct svc_point pts[16];
+    size_t n;
+    /* Reports 10 ms apart: buffered, then written at the stop. */
+    for (int i = 0; i < 5; i++) {
+        struct core_bike_report rep = {
+            .has_pos = true,
+            .pos = {CENTER.lat_deg + 0.001 * i, CENTER.lon_deg},
+            .battery_pct = -1,
+            .lock_closed = -1};
+        ops->report(e.svc, 100000000000001, &rep);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    struct core_bike_report silent = {.battery_pct = 50, .lock_closed = 1};
+    ops->report(e.svc, 100000000000002, &silent); /* no position */
+    CHECK_OK(svc_positions(e.svc, 1, 0, INT64_MAX, pts, 16, &n));
+    CHECK_EQ(n, 5);
+    CHECK_NEAR(pts[4].pos.lat_deg, CENTER.lat_deg + 0.004, 1e-7);
+    int64_t third = pts[2].ts_ms;
+    CHECK_OK(svc_positions(e.svc, 2, 0, INT64_MAX, pts, 16, &n));
+    CHECK_EQ(n, 0);
+    CHECK_ERR(svc_positions(e.svc, 99, 0, INT64_MAX, pts, 16, &n),
+              ERR_NOT_FOUND);
+    struct svc_point at;
+    CHECK_OK(svc_position_at(e.svc, 1, third, &at));
+    CHECK_EQ(at.ts_ms, third);
+    CHECK_NEAR(at.pos.lat_deg, CENTER.lat_deg + 0.002, 1e-7);
+    CHECK_ERR(svc_position_at(e.svc, 1, third - 1000000, &at), ERR_NOT_FOUND);
+    struct svc_stats st;
+    svc_stats(e.svc, &st);
+    CHECK_EQ(st.positions, 5);
+    env_stop(&e);
+    /* From the store after a restart, the same answers. */
+    env_start(&e);
+    CHECK_OK(svc_positions(e.svc, 1, 0, INT64_MAX, pts, 16, &n));
+    CHECK_EQ(n, 5);
+    CHECK_EQ(pts[2].ts_ms, third);
+    CHECK_OK(svc_position_at(e.svc, 1, third + 1, &at));
+    CHECK_EQ(at.ts_ms, third);
+    struct svc_bike_view v;
+    CHECK_OK(svc_bike_get(e.svc, 2, &v));
+    CHECK_EQ(v.bike.battery_pct, 50); /* checkpointed at the stop */
+    env_free(&e);
+}
+
 const struct test_case test_suite_svc[] = {
+    CASE(svc_position_history),
     CASE(svc_bikes_and_riders_survive_restart),
     CASE(svc_trip_without_lock_fails_offline),
     CASE(svc_lock_events_drive_the_ride),
