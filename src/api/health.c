@@ -53,6 +53,11 @@ void api__metrics(struct api_ctx *ctx, struct api_req *req,
     counter(&b, "spoke_reservations_expired_total", "Reservations expired.",
             "counter", st.reservations_expired);
     counter(&b, "spoke_riders", "Registered riders.", "gauge", st.riders);
+    counter(&b, "spoke_positions_total", "Positions reported by locks.",
+            "counter", st.positions);
+    counter(&b, "spoke_positions_flushed_total",
+            "Positions written to the history.", "counter",
+            st.positions_flushed);
     buf_puts(&b, "# HELP spoke_bikes Bikes by MDS state.\n"
                  "# TYPE spoke_bikes gauge\n");
     for (int s = 0; s < CORE_VS_COUNT; s++)

@@ -15,11 +15,15 @@ static const struct api_route routes[] = {
     {API_POST, "/v1/trips", api__trip_create},
     {API_GET, "/v1/trips", api__trips_list},
     {API_GET, "/v1/trips/{id}", api__trip_get},
+    {API_GET, "/v1/trips/{id}/route", api__trip_route},
     {API_POST, "/v1/ops/bikes", api__ops_bike_add},
     {API_GET, "/v1/ops/bikes", api__ops_bike_list},
     {API_GET, "/v1/ops/bikes/{id}", api__ops_bike_get},
     {API_POST, "/v1/ops/bikes/{id}/events", api__ops_bike_event},
+    {API_GET, "/v1/ops/bikes/{id}/positions", api__ops_bike_positions},
+    {API_GET, "/v1/ops/bikes/{id}/position", api__ops_bike_position_at},
     {API_GET, "/v1/ops/trips/{id}", api__ops_trip_get},
+    {API_GET, "/v1/ops/trips/{id}/route", api__ops_trip_route},
     {API_POST, "/v1/ops/trips/{id}/end", api__ops_trip_end},
     {API_GET, "/v1/ops/pricing", api__ops_pricing_get},
     {API_PUT, "/v1/ops/pricing", api__ops_pricing_put},
@@ -67,7 +71,7 @@ api_handler_fn *api__route(struct api_req *req, struct api_resp *resp)
     if (path_known)
         api__reply_problem(req, resp, 405, "method_not_allowed", NULL,
                            "this method is not allowed on '%.*s'",
-                           (int)MIN(req->path.len, 200), req->path.ptr);
+                           (int)MIN(req->path.len, (size_t)200), req->path.ptr);
     else
         api__reply_problem(req, resp, 404, "route_not_found", NULL,
                            "no such route");

@@ -235,6 +235,10 @@ TEST(json_writer)
 
 const struct test_case test_suite_api[] = {
     CASE(json_writer),
-    CASE(route_matching),   CASE(body_object_checks),   CASE(typed_fields),
-    CASE(query_parameters), CASE(reply_err_maps_codes), {0},
+    CASE(route_matching),
+    CASE(body_object_checks),
+    CASE(typed_fields),
+    CASE(query_parameters),
+    CASE(reply_err_maps_codes),
+    {0},
 };
