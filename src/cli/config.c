@@ -136,6 +136,9 @@ static const char *const known_keys[] = {"http",
                                          "max_bad_frames",
                                          "service_area",
                                          "index_cell_m",
+                                         "checkpoint_s",
+                                         "history_flush_s",
+                                         "history_retention_h",
                                          NULL};
 
 bool cli_server_config_load(struct cli_server_config *c, const char *path)
@@ -166,6 +169,7 @@ bool cli_server_config_load(struct cli_server_config *c, const char *path)
     const char *level = NULL;
     int64_t bad = (int64_t)c->gw.max_bad_frames;
     int64_t key_valid_s = c->svc.unlock_key_valid_s;
+    int64_t retention_h = c->svc.history_retention_ms / 3600000;
     ok = ok && string(c, root, "http", &c->http, path) &&
          string(c, root, "locks", &c->locks, path) &&
          string(c, root, "db", &c->svc.db_path, path) &&
@@ -180,10 +184,16 @@ bool cli_server_config_load(struct cli_server_config *c, const char *path)
                  path) &&
          seconds(root, "lock_idle_timeout_s", 10, 86400, &c->gw.idle_timeout_ms,
                  path) &&
+         seconds(root, "checkpoint_s", 1, 3600, &c->svc.checkpoint_ms, path) &&
+         seconds(root, "history_flush_s", 1, 3600, &c->svc.history_flush_ms,
+                 path) &&
+         integer(root, "history_retention_h", 1, 24 * 3660, &retention_h,
+                 path) &&
          integer(root, "max_bad_frames", 0, 10000, &bad, path) &&
          integer(root, "unlock_key_valid_s", 5, 3600, &key_valid_s, path) &&
          service_area(c, root, path);
     c->svc.unlock_key_valid_s = key_valid_s;
+    c->svc.history_retention_ms = retention_h * 3600000;
     c->gw.max_bad_frames = (size_t)bad;
     json_t *cell = json_object_get(root, "index_cell_m");
     if (ok && cell) {
