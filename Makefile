@@ -92,6 +92,8 @@ test: deps $(SPOKE) $(UNIT) $(FUZZ_REPLAY) $(BENCH_BIN)
 	tests/fuzz/replay-all $(BUILD)/fuzz
 	python3 tests/api/run.py --spoke $(SPOKE)
 	python3 tests/integration/run.py --spoke $(SPOKE)
+	python3 tests/integration/run.py --spoke $(SPOKE) --gateway-workers 2 \
+		test_lock test_ride test_crash test_concurrency
 
 unit: $(UNIT)
 	$(UNIT) $(T)

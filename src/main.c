@@ -46,6 +46,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc, argv);
     }
+    /* Started by the server itself, so not in the list. */
+    if (strcmp(argv[1], "gateway-worker") == 0)
+        return cmd_gateway_worker(argc, argv);
     fprintf(stderr, "spoke: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

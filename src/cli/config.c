@@ -139,6 +139,7 @@ static const char *const known_keys[] = {"http",
                                          "checkpoint_s",
                                          "history_flush_s",
                                          "history_retention_h",
+                                         "gateway_workers",
                                          NULL};
 
 bool cli_server_config_load(struct cli_server_config *c, const char *path)
@@ -168,6 +169,7 @@ bool cli_server_config_load(struct cli_server_config *c, const char *path)
     }
     const char *level = NULL;
     int64_t bad = (int64_t)c->gw.max_bad_frames;
+    int64_t workers = (int64_t)c->gw.workers;
     int64_t key_valid_s = c->svc.unlock_key_valid_s;
     int64_t retention_h = c->svc.history_retention_ms / 3600000;
     ok = ok && string(c, root, "http", &c->http, path) &&
@@ -190,11 +192,13 @@ bool cli_server_config_load(struct cli_server_config *c, const char *path)
          integer(root, "history_retention_h", 1, 24 * 3660, &retention_h,
                  path) &&
          integer(root, "max_bad_frames", 0, 10000, &bad, path) &&
+         integer(root, "gateway_workers", 0, 64, &workers, path) &&
          integer(root, "unlock_key_valid_s", 5, 3600, &key_valid_s, path) &&
          service_area(c, root, path);
     c->svc.unlock_key_valid_s = key_valid_s;
     c->svc.history_retention_ms = retention_h * 3600000;
     c->gw.max_bad_frames = (size_t)bad;
+    c->gw.workers = (size_t)workers;
     json_t *cell = json_object_get(root, "index_cell_m");
     if (ok && cell) {
         double m = json_number_value(cell);

@@ -9,7 +9,7 @@
 int cmd_serve(int argc, char **argv)
 {
     const char *http = NULL, *locks = NULL, *db = NULL, *config = NULL,
-               *level = NULL;
+               *level = NULL, *workers = NULL;
     const struct cli_opt opts[] = {
         {"--http", "HOST:PORT", "HTTP API address (default 127.0.0.1:8080)",
          &http, NULL},
@@ -19,6 +19,9 @@ int cmd_serve(int argc, char **argv)
         {"--config", "FILE", "JSON config file; flags override it", &config,
          NULL},
         {"--log-level", "LEVEL", "debug, info, warn or error", &level, NULL},
+        {"--gateway-workers", "N",
+         "lock sessions in N worker processes (default 0: in this one)",
+         &workers, NULL},
     };
     int rc = cli_parse("spoke serve [options]",
                        "Serves the rider and operator HTTP API and the smart-"
@@ -38,6 +41,12 @@ int cmd_serve(int argc, char **argv)
         c.locks = locks;
     if (db)
         c.svc.db_path = db;
+    int64_t nworkers;
+    if (workers) {
+        if (!cli_i64("--gateway-workers", workers, 0, 64, &nworkers))
+            goto out;
+        c.gw.workers = (size_t)nworkers;
+    }
     if (level) {
         enum log_level lv;
         if (!log_level_parse(level, &lv)) {

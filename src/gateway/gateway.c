@@ -1,36 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Lock sessions: framing and decoding what locks send, acknowledging it,
- * the unlock handshake, and the session rules (login, replacement, idle and
- * bad-frame limits).
+ * The gateway its owner sees: the session engine on the owner's loop, or a
+ * hub for worker processes that run the engines. The hub starts the workers
+ * on a shared listening socket, relays their callbacks to the owner and the
+ * owner's commands to the worker holding the lock, decides which lock may
+ * stay (a known IMEI, its newest session), and restarts a worker that dies.
  */
 #include "base/sys.h"
-#include "gateway/gateway.h"
+#include "gateway/gateway_int.h"
 #include "base/imap.h"
 #include "base/log.h"
-#include "lock/lock.h"
+#include "base/vec.h"
 #include "net/tcp.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#define GW_SWEEP_MS 1000
-#define GW_OUT_MAX 8192
+#define RESPAWN_MS 1000
+#define STOP_WAIT_MS 2000
 
-enum unlock_step { UNLOCK_IDLE, UNLOCK_KEY_REQUESTED, UNLOCK_SENT };
+extern char **environ;
 
-struct session {
+struct worker {
     struct gateway *gw;
-    struct net_conn *nc;
-    struct session *prev, *next;
-    uint64_t imei; /* 0 until the first valid frame */
-    bool authed;
-    bool closed;
-    struct lock_header hdr; /* latest header from the lock, for replies */
-    size_t bad_frames;
-    int64_t opened_ms;
-    enum unlock_step unlock;
-    int64_t unlock_user;
-    int64_t unlock_time_s;
+    size_t idx;
+    pid_t pid;
+    struct gateway__chan *chan;
+    struct gateway_stats stats; /* its latest report */
+    struct net_timer respawn;
 };
 
 struct gateway {
@@ -38,14 +40,16 @@ struct gateway {
     struct gateway_config cfg;
     char listen[64];
     char addr[64];
+    char exe[256];
     const struct gateway_ops *ops;
     void *ctx;
-    struct net_listener *listener;
-    struct imap by_imei; /* imei -> authed session */
-    struct session *sessions;
-    size_t nsessions;
-    struct net_timer sweep;
-    struct gateway_stats stats;
+    struct gateway__engine *engine; /* in-process */
+    int listen_fd;                  /* with workers: theirs, shared */
+    struct worker *workers;
+    size_t nworkers;
+    struct imap owner;         /* imei -> worker index + 1 */
+    struct gateway_stats past; /* counters of workers that exited */
+    bool stopping;
 };
 
 void gateway_config_default(struct gateway_config *cfg)
@@ -55,250 +59,259 @@ void gateway_config_default(struct gateway_config *cfg)
     cfg->idle_timeout_ms = 600000;
     cfg->max_bad_frames = 16;
     cfg->max_sessions = 100000;
+    cfg->workers = 0;
+    cfg->worker_exe = "/proc/self/exe";
 }
 
-static void session_send(struct session *s, const char *frame, size_t len)
+/* The hub */
+
+static struct worker *owner_of(const struct gateway *gw, uint64_t imei)
 {
-    if (!s->closed)
-        net_conn_write(s->nc, frame, len);
+    uintptr_t v = (uintptr_t)imap_get(&gw->owner, imei);
+    return v ? &gw->workers[v - 1] : NULL;
 }
 
-static void log_session(const char *event, const struct session *s,
-                        const char *why)
+static void send_imei(struct worker *w, enum gateway__msg type, uint64_t imei)
 {
-    char imei[16];
-    snprintf(imei, sizeof(imei), "%015" PRIu64, s->imei);
-    log_emit(LOG_INFO, event,
-             LOG_FIELDS(LOG_STR("imei", s->authed ? imei : NULL),
-                        LOG_STR("reason", why)));
+    struct gateway__msg_buf m;
+    gateway__msg_begin(&m, type);
+    gateway__msg_u64(&m, imei);
+    if (w->chan)
+        gateway__chan_send(w->chan, &m);
 }
 
-/* Counts a malformed frame; closes the session past the limit. */
-static void bad_frame(struct session *s, const char *why)
+/* A worker asks whether a lock may connect: the owner decides. */
+static void hub_ask(struct worker *w, uint64_t imei)
 {
-    s->gw->stats.bad_frames++;
-    s->bad_frames++;
-    if (s->bad_frames > s->gw->cfg.max_bad_frames) {
-        s->gw->stats.rejected++;
-        log_session("lock_session_dropped", s, why);
-        net_conn_close(s->nc, NET_CLOSE_LOCAL);
+    struct gateway *gw = w->gw;
+    struct gateway__msg_buf m;
+    gateway__msg_begin(&m, GW_MSG_VERDICT);
+    gateway__msg_u64(&m, imei);
+    bool known = gw->ops->is_known(gw->ctx, imei);
+    gateway__msg_u8(&m, known);
+    gateway__chan_send(w->chan, &m);
+    if (!known)
+        return;
+    /* The newest session wins, as within one engine. */
+    struct worker *prev = owner_of(gw, imei);
+    if (prev && prev != w)
+        send_imei(prev, GW_MSG_KICK, imei);
+    imap_put(&gw->owner, imei, (void *)(uintptr_t)(w->idx + 1));
+    gw->ops->online(gw->ctx, imei, true);
+}
+
+static void hub_offline(struct worker *w, uint64_t imei)
+{
+    struct gateway *gw = w->gw;
+    if (owner_of(gw, imei) == w) {
+        imap_del(&gw->owner, imei);
+        gw->ops->online(gw->ctx, imei, false);
     }
 }
 
-/* Binds an unauthenticated session to imei; false if it must close. */
-static bool sign_in(struct session *s, uint64_t imei)
+static void hub_on_msg(void *ctx, struct gateway__msg_buf *m)
 {
-    struct gateway *gw = s->gw;
-    if (!gw->ops->is_known(gw->ctx, imei)) {
-        gw->stats.rejected++;
-        s->imei = imei;
-        log_emit(LOG_WARN, "lock_unknown",
-                 LOG_FIELDS(LOG_I64("imei", (int64_t)imei)));
-        net_conn_close(s->nc, NET_CLOSE_LOCAL);
+    struct worker *w = ctx;
+    struct gateway *gw = w->gw;
+    if (m->type == GW_MSG_STATS) {
+        uint64_t *f[] = {&w->stats.sessions,   &w->stats.sessions_total,
+                         &w->stats.frames,     &w->stats.bad_frames,
+                         &w->stats.rejected,   &w->stats.replaced,
+                         &w->stats.idle_closed};
+        for (size_t i = 0; i < ARRAY_LEN(f); i++)
+            *f[i] = gateway__msg_get_u64(m);
+        return;
+    }
+    uint64_t imei = gateway__msg_get_u64(m);
+    if (m->type == GW_MSG_ASK) {
+        hub_ask(w, imei);
+        return;
+    }
+    if (m->type == GW_MSG_ONLINE) {
+        if (gateway__msg_get_u8(m) == 0)
+            hub_offline(w, imei);
+        return;
+    }
+    /* Sessions this worker does not own (kicked, unknown) say nothing. */
+    if (owner_of(gw, imei) != w)
+        return;
+    switch (m->type) {
+    case GW_MSG_REPORT: {
+        struct core_bike_report r;
+        r.has_pos = gateway__msg_get_u8(m) != 0;
+        r.pos.lat_deg = gateway__msg_get_f64(m);
+        r.pos.lon_deg = gateway__msg_get_f64(m);
+        r.battery_pct = (int8_t)gateway__msg_get_u8(m);
+        r.lock_closed = (int8_t)gateway__msg_get_u8(m);
+        gw->ops->report(gw->ctx, imei, &r);
+        break;
+    }
+    case GW_MSG_ALARM: {
+        int code = (int)(int64_t)gateway__msg_get_u64(m);
+        gw->ops->alarm(gw->ctx, imei, code, gateway__msg_get_u8(m) != 0);
+        break;
+    }
+    case GW_MSG_UNLOCK_RESULT: {
+        int64_t user = (int64_t)gateway__msg_get_u64(m);
+        uint8_t outcome = gateway__msg_get_u8(m);
+        if (outcome <= GATEWAY_OFFLINE)
+            gw->ops->unlock_result(gw->ctx, imei, user,
+                                   (enum gateway_unlock_outcome)outcome);
+        break;
+    }
+    case GW_MSG_LOCKED: {
+        int64_t user = (int64_t)gateway__msg_get_u64(m);
+        int64_t ride_min = (int64_t)gateway__msg_get_u64(m);
+        gw->ops->locked(gw->ctx, imei, user, ride_min);
+        break;
+    }
+    default:
+        log_emit(LOG_WARN, "gateway_bad_message",
+                 LOG_FIELDS(LOG_I64("type", (int64_t)m->type)));
+        break;
+    }
+}
+
+static void add_stats(struct gateway_stats *to, const struct gateway_stats *s)
+{
+    to->sessions_total += s->sessions_total;
+    to->frames += s->frames;
+    to->bad_frames += s->bad_frames;
+    to->rejected += s->rejected;
+    to->replaced += s->replaced;
+    to->idle_closed += s->idle_closed;
+}
+
+static void reap(struct worker *w, bool wait)
+{
+    if (w->pid <= 0)
+        return;
+    int status;
+    pid_t r = waitpid(w->pid, &status, wait ? 0 : WNOHANG);
+    if (r == w->pid || (r < 0 && errno == ECHILD))
+        w->pid = 0;
+}
+
+static bool spawn_worker(struct worker *w);
+
+static void respawn(struct net_timer *t)
+{
+    struct worker *w = t->ctx;
+    if (!w->gw->stopping && !spawn_worker(w))
+        net_timer_start(w->gw->loop, &w->respawn, RESPAWN_MS, respawn, w);
+}
+
+/* The worker went away: its locks are offline until they reconnect. */
+static void hub_on_close(void *ctx)
+{
+    struct worker *w = ctx;
+    struct gateway *gw = w->gw;
+    gateway__chan_free(w->chan);
+    w->chan = NULL;
+    add_stats(&gw->past, &w->stats);
+    memset(&w->stats, 0, sizeof(w->stats));
+    reap(w, false);
+    if (gw->stopping)
+        return;
+    log_emit(LOG_ERROR, "gateway_worker_lost",
+             LOG_FIELDS(LOG_I64("worker", (int64_t)w->idx)));
+    size_t pos = 0;
+    uint64_t imei;
+    void *val;
+    uint64_t *gone = NULL;
+    size_t ngone = 0, capgone = 0;
+    while (imap_next(&gw->owner, &pos, &imei, &val)) {
+        if ((uintptr_t)val == w->idx + 1)
+            VEC_PUSH(gone, ngone, capgone, imei);
+    }
+    for (size_t i = 0; i < ngone; i++) {
+        imap_del(&gw->owner, gone[i]);
+        gw->ops->online(gw->ctx, gone[i], false);
+    }
+    xfree(gone);
+    net_timer_start(gw->loop, &w->respawn, RESPAWN_MS, respawn, w);
+}
+
+static bool spawn_worker(struct worker *w)
+{
+    struct gateway *gw = w->gw;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   sv) != 0)
+        return false;
+    char num[5][24];
+    snprintf(num[0], sizeof(num[0]), "%" PRId64, gw->cfg.login_timeout_ms);
+    snprintf(num[1], sizeof(num[1]), "%" PRId64, gw->cfg.idle_timeout_ms);
+    snprintf(num[2], sizeof(num[2]), "%zu", gw->cfg.max_bad_frames);
+    snprintf(num[3], sizeof(num[3]), "%zu", gw->cfg.max_sessions);
+    snprintf(num[4], sizeof(num[4]), "%zu", w->idx);
+    char *argv[] = {gw->exe,
+                    "gateway-worker",
+                    "--ipc-fd",
+                    "3",
+                    "--listen-fd",
+                    "4",
+                    "--login-timeout-ms",
+                    num[0],
+                    "--idle-timeout-ms",
+                    num[1],
+                    "--max-bad-frames",
+                    num[2],
+                    "--max-sessions",
+                    num[3],
+                    "--index",
+                    num[4],
+                    NULL};
+    posix_spawn_file_actions_t fa;
+    bool ok = posix_spawn_file_actions_init(&fa) == 0;
+    /* dup2 leaves the copies open across exec, the originals close. */
+    ok = ok && posix_spawn_file_actions_adddup2(&fa, sv[1], 3) == 0 &&
+         posix_spawn_file_actions_adddup2(&fa, gw->listen_fd, 4) == 0;
+    pid_t pid = -1;
+    ok = ok && posix_spawn(&pid, gw->exe, &fa, NULL, argv, environ) == 0;
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    if (!ok) {
+        close(sv[0]);
+        log_emit(LOG_ERROR, "gateway_worker_spawn_failed",
+                 LOG_FIELDS(LOG_STR("exe", gw->exe),
+                            LOG_STR("error", strerror(errno))));
         return false;
     }
-    struct session *old = imap_get(&gw->by_imei, imei);
-    if (old) {
-        /* The lock reconnected: the new session wins. */
-        gw->stats.replaced++;
-        imap_del(&gw->by_imei, imei);
-        old->authed = false;
-        net_conn_close(old->nc, NET_CLOSE_LOCAL);
-    }
-    s->imei = imei;
-    s->authed = true;
-    imap_put(&gw->by_imei, imei, s);
-    gw->ops->online(gw->ctx, imei, true);
-    return true;
+    w->pid = pid;
+    w->chan = gateway__chan_new(gw->loop, sv[0], hub_on_msg, hub_on_close, w);
+    return w->chan != NULL;
 }
 
-static void handle_key(struct session *s, const struct lock_key *k)
+static void stop_workers(struct gateway *gw)
 {
-    if (s->unlock != UNLOCK_KEY_REQUESTED || k->op != LOCK_OP_UNLOCK ||
-        k->user_id != s->unlock_user)
-        return; /* a key nobody asked for: ignore it */
-    char out[LOCK_BUILD_MAX];
-    size_t len;
-    if (lock_build_unlock(&s->hdr, k->key, s->unlock_user, s->unlock_time_s,
-                          out, sizeof(out), &len, NULL) != ERR_OK) {
-        bad_frame(s, "unusable unlock key");
-        return;
+    gw->stopping = true;
+    for (size_t i = 0; i < gw->nworkers; i++) {
+        struct worker *w = &gw->workers[i];
+        net_timer_stop(gw->loop, &w->respawn);
+        gateway__chan_free(w->chan); /* the worker sees EOF and exits */
+        w->chan = NULL;
     }
-    s->unlock = UNLOCK_SENT;
-    session_send(s, out, len);
-}
-
-static void handle_msg(struct session *s, const struct lock_msg *m)
-{
-    struct gateway *gw = s->gw;
-    struct core_bike_report r = {.battery_pct = -1, .lock_closed = -1};
-    switch (m->cmd) {
-    case LOCK_CMD_SIGN_IN:
-        r.battery_pct = m->u.sign_in.battery_pct;
-        gw->ops->report(gw->ctx, s->imei, &r);
-        break;
-    case LOCK_CMD_HEARTBEAT:
-        r.battery_pct = m->u.heartbeat.battery_pct;
-        r.lock_closed = m->u.heartbeat.is_locked ? 1 : 0;
-        gw->ops->report(gw->ctx, s->imei, &r);
-        break;
-    case LOCK_CMD_POSITION:
-        r.has_pos = m->u.position.is_valid;
-        r.pos =
-            (struct geo_latlng){m->u.position.lat_deg, m->u.position.lon_deg};
-        gw->ops->report(gw->ctx, s->imei, &r);
-        break;
-    case LOCK_CMD_ALARM:
-        gw->ops->alarm(gw->ctx, s->imei, (int)m->u.alarm.code, false);
-        break;
-    case LOCK_CMD_FAULT:
-        gw->ops->alarm(gw->ctx, s->imei, (int)m->u.fault.code, true);
-        break;
-    case LOCK_CMD_KEY:
-        handle_key(s, &m->u.key);
-        break;
-    case LOCK_CMD_UNLOCKED:
-        if (s->unlock != UNLOCK_IDLE &&
-            m->u.unlocked.user_id == s->unlock_user) {
-            s->unlock = UNLOCK_IDLE;
-            gw->ops->unlock_result(gw->ctx, s->imei, m->u.unlocked.user_id,
-                                   m->u.unlocked.result == 0);
+    /* Give them a moment to close their sessions, then insist. */
+    for (int waited = 0; waited < STOP_WAIT_MS; waited += 10) {
+        bool all = true;
+        for (size_t i = 0; i < gw->nworkers; i++) {
+            reap(&gw->workers[i], false);
+            all = all && gw->workers[i].pid == 0;
         }
-        break;
-    case LOCK_CMD_LOCKED:
-        r.lock_closed = 1;
-        gw->ops->report(gw->ctx, s->imei, &r);
-        gw->ops->locked(gw->ctx, s->imei, m->u.locked.user_id,
-                        m->u.locked.ride_min);
-        break;
-    default:
-        break; /* other commands carry nothing we use */
+        if (all)
+            return;
+        usleep(10 * 1000);
     }
-}
-
-static void handle_frame(struct session *s, struct str frame)
-{
-    struct lock_msg m;
-    struct err_detail d;
-    if (lock_msg_parse(frame, &m, &d) != ERR_OK || m.hdr.is_to_lock) {
-        bad_frame(s, "malformed frame");
-        return;
-    }
-    if (s->authed && m.hdr.imei != s->imei) {
-        bad_frame(s, "frame for another lock");
-        return;
-    }
-    /* Replies echo the latest header; sign-in callbacks may reply already. */
-    s->hdr = m.hdr;
-    if (!s->authed && !sign_in(s, m.hdr.imei))
-        return;
-    s->gw->stats.frames++;
-    /* Acknowledge before acting, as the lock retries until it sees one. */
-    if (lock_msg_needs_ack(&m)) {
-        char out[LOCK_BUILD_MAX];
-        size_t len;
-        if (lock_build_ack(&m, out, sizeof(out), &len, NULL) == ERR_OK)
-            session_send(s, out, len);
-    }
-    handle_msg(s, &m);
-}
-
-static size_t session_on_data(struct net_conn *nc, const char *data, size_t len)
-{
-    struct session *s = net_conn_ctx(nc);
-    size_t off = 0;
-    while (!s->closed) {
-        struct str frame;
-        size_t used = 0;
-        enum lock_scan r = lock_frame_scan(data + off, len - off,
-                                           LOCK_FRAME_MAX, &frame, &used);
-        if (r == LOCK_SCAN_FRAME)
-            handle_frame(s, frame);
-        else if (r == LOCK_SCAN_GARBAGE)
-            bad_frame(s, "garbage between frames");
-        else if (r == LOCK_SCAN_TOO_LONG)
-            bad_frame(s, "frame too long");
-        off += used;
-        if (r == LOCK_SCAN_NEED_MORE)
-            break;
-    }
-    return s->closed ? len : off;
-}
-
-static void session_free(void *p)
-{
-    xfree(p);
-}
-
-static void session_on_close(struct net_conn *nc, enum net_close_reason why)
-{
-    struct session *s = net_conn_ctx(nc);
-    struct gateway *gw = s->gw;
-    (void)why;
-    s->closed = true;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        gw->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    gw->nsessions--;
-    if (s->authed && imap_get(&gw->by_imei, s->imei) == s) {
-        imap_del(&gw->by_imei, s->imei);
-        gw->ops->online(gw->ctx, s->imei, false);
-    }
-    gw->stats.sessions = gw->by_imei.count;
-    net_loop_defer(gw->loop, session_free, s);
-}
-
-static const struct net_conn_ops session_ops = {
-    .on_data = session_on_data,
-    .on_close = session_on_close,
-};
-
-static void on_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
-{
-    struct gateway *gw = ctx;
-    (void)peer;
-    struct session *s = xcalloc(1, sizeof(*s));
-    s->gw = gw;
-    s->opened_ms = net_loop_now_ms(gw->loop);
-    s->nc =
-        net_conn_new(gw->loop, fd, &session_ops, s, LOCK_FRAME_MAX, GW_OUT_MAX);
-    if (!s->nc) {
-        xfree(s);
-        return;
-    }
-    s->next = gw->sessions;
-    if (gw->sessions)
-        gw->sessions->prev = s;
-    gw->sessions = s;
-    gw->nsessions++;
-    gw->stats.sessions_total++;
-    if (gw->nsessions > gw->cfg.max_sessions) {
-        gw->stats.rejected++;
-        net_conn_close(s->nc, NET_CLOSE_LOCAL);
-    }
-}
-
-/* Closes sessions that never signed in or went quiet. */
-static void sweep(struct net_timer *t)
-{
-    struct gateway *gw = t->ctx;
-    int64_t now = net_loop_now_ms(gw->loop);
-    for (struct session *s = gw->sessions, *next; s; s = next) {
-        next = s->next;
-        if (!s->authed && now - s->opened_ms > gw->cfg.login_timeout_ms) {
-            gw->stats.rejected++;
-            net_conn_close(s->nc, NET_CLOSE_LOCAL);
-        } else if (now - net_conn_last_rx_ms(s->nc) > gw->cfg.idle_timeout_ms) {
-            gw->stats.idle_closed++;
-            log_session("lock_session_idle", s, "idle timeout");
-            net_conn_close(s->nc, NET_CLOSE_LOCAL);
+    for (size_t i = 0; i < gw->nworkers; i++) {
+        if (gw->workers[i].pid > 0) {
+            kill(gw->workers[i].pid, SIGKILL);
+            reap(&gw->workers[i], true);
         }
     }
-    net_timer_start(gw->loop, &gw->sweep, GW_SWEEP_MS, sweep, gw);
 }
+
+/* The facade */
 
 enum err gateway_new(struct net_loop *loop, const struct gateway_config *cfg,
                      const struct gateway_ops *ops, void *ctx,
@@ -313,13 +326,34 @@ enum err gateway_new(struct net_loop *loop, const struct gateway_config *cfg,
     gw->cfg = *cfg;
     snprintf(gw->listen, sizeof(gw->listen), "%s", cfg->listen);
     gw->cfg.listen = gw->listen;
+    snprintf(gw->exe, sizeof(gw->exe), "%s",
+             cfg->worker_exe ? cfg->worker_exe : "/proc/self/exe");
+    gw->cfg.worker_exe = gw->exe;
     gw->ops = ops;
     gw->ctx = ctx;
-    imap_init(&gw->by_imei);
+    gw->listen_fd = -1;
+    imap_init(&gw->owner);
     if (net_local_addr(fd, gw->addr, sizeof(gw->addr)) != ERR_OK)
         snprintf(gw->addr, sizeof(gw->addr), "%s", cfg->listen);
-    gw->listener = net_listener_new(loop, fd, on_accept, gw);
-    net_timer_start(loop, &gw->sweep, GW_SWEEP_MS, sweep, gw);
+    if (cfg->workers == 0) {
+        gw->engine = gateway__engine_new(loop, fd, &gw->cfg, ops, NULL, ctx);
+        *out = gw;
+        return ERR_OK;
+    }
+    gw->listen_fd = fd;
+    gw->nworkers = cfg->workers;
+    gw->workers = xcalloc(gw->nworkers, sizeof(*gw->workers));
+    for (size_t i = 0; i < gw->nworkers; i++) {
+        gw->workers[i].gw = gw;
+        gw->workers[i].idx = i;
+        if (!spawn_worker(&gw->workers[i])) {
+            e = err_set(d, ERR_IO, "gateway_workers",
+                        "cannot start gateway worker '%s': %s", gw->exe,
+                        strerror(errno));
+            gateway_free(gw);
+            return e;
+        }
+    }
     *out = gw;
     return ERR_OK;
 }
@@ -328,11 +362,14 @@ void gateway_free(struct gateway *gw)
 {
     if (!gw)
         return;
-    net_timer_stop(gw->loop, &gw->sweep);
-    net_listener_free(gw->listener);
-    while (gw->sessions)
-        net_conn_close(gw->sessions->nc, NET_CLOSE_LOCAL);
-    imap_release(&gw->by_imei);
+    gateway__engine_free(gw->engine);
+    if (gw->workers) {
+        stop_workers(gw);
+        xfree(gw->workers);
+    }
+    if (gw->listen_fd >= 0)
+        close(gw->listen_fd);
+    imap_release(&gw->owner);
     xfree(gw);
 }
 
@@ -343,47 +380,49 @@ const char *gateway_address(const struct gateway *gw)
 
 bool gateway_is_online(const struct gateway *gw, uint64_t imei)
 {
-    return imap_get(&gw->by_imei, imei) != NULL;
+    if (gw->engine)
+        return gateway__engine_is_online(gw->engine, imei);
+    return owner_of(gw, imei) != NULL;
 }
 
 enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
                         int64_t now_s, int64_t key_valid_s)
 {
-    struct session *s = imap_get(&gw->by_imei, imei);
-    if (!s)
+    if (gw->engine)
+        return gateway__engine_unlock(gw->engine, imei, user_id, now_s,
+                                      key_valid_s);
+    struct worker *w = owner_of(gw, imei);
+    if (!w || !w->chan)
         return ERR_NOT_FOUND;
-    /*
-     * Only an unlock still waiting for its key blocks another user's. One
-     * already sent does not: the owner asks again only after giving up on
-     * it (timeout), and its late result, for the old user, is ignored.
-     */
-    if (s->unlock == UNLOCK_KEY_REQUESTED && s->unlock_user != user_id)
-        return ERR_BUSY;
-    struct lock_header h = s->hdr;
-    if (h.dialect == LOCK_DIALECT_CMDR &&
-        lock_stamp_format(now_s, h.stamp) != ERR_OK)
-        return ERR_INTERNAL;
-    char out[LOCK_BUILD_MAX];
-    size_t len;
-    if (lock_build_unlock_request(&h, key_valid_s, user_id, now_s, out,
-                                  sizeof(out), &len, NULL) != ERR_OK)
-        return ERR_INTERNAL;
-    s->unlock = UNLOCK_KEY_REQUESTED;
-    s->unlock_user = user_id;
-    s->unlock_time_s = now_s;
-    session_send(s, out, len);
+    struct gateway__msg_buf m;
+    gateway__msg_begin(&m, GW_MSG_UNLOCK);
+    gateway__msg_u64(&m, imei);
+    gateway__msg_u64(&m, (uint64_t)user_id);
+    gateway__msg_u64(&m, (uint64_t)now_s);
+    gateway__msg_u64(&m, (uint64_t)key_valid_s);
+    gateway__chan_send(w->chan, &m);
     return ERR_OK;
 }
 
 void gateway_unlock_cancel(struct gateway *gw, uint64_t imei)
 {
-    struct session *s = imap_get(&gw->by_imei, imei);
-    if (s && s->unlock == UNLOCK_KEY_REQUESTED)
-        s->unlock = UNLOCK_IDLE;
+    if (gw->engine) {
+        gateway__engine_unlock_cancel(gw->engine, imei);
+        return;
+    }
+    struct worker *w = owner_of(gw, imei);
+    if (w)
+        send_imei(w, GW_MSG_CANCEL, imei);
 }
 
 void gateway_stats(const struct gateway *gw, struct gateway_stats *out)
 {
-    *out = gw->stats;
-    out->sessions = gw->by_imei.count;
+    if (gw->engine) {
+        gateway__engine_stats(gw->engine, out);
+        return;
+    }
+    *out = gw->past;
+    for (size_t i = 0; i < gw->nworkers; i++)
+        add_stats(out, &gw->workers[i].stats);
+    out->sessions = gw->owner.count;
 }

@@ -6,6 +6,12 @@
  * key reply, L0 with the key), and reports what locks say to its owner
  * through callbacks. It knows nothing of trips or riders.
  *
+ * The sessions run on the owner's loop, or (workers > 0) in that many
+ * worker processes sharing the listening socket, each holding its share of
+ * the sessions (a process may hold only so many sockets); the gateway then
+ * relays between them and the owner over socketpairs. The owner sees the
+ * same callbacks either way.
+ *
  * Sessions: a lock must send a valid frame naming a known IMEI before the
  * login timeout; frames naming another IMEI than the session's are dropped;
  * a lock that connects again replaces its old session; sessions idle past
@@ -27,7 +33,17 @@ struct gateway_config {
     int64_t login_timeout_ms; /* default 30 s */
     int64_t idle_timeout_ms;  /* default 10 min */
     size_t max_bad_frames;    /* default 16 */
-    size_t max_sessions;      /* default 100,000 */
+    size_t max_sessions;      /* default 100,000, per process */
+    size_t workers;           /* worker processes; 0 (default): in-process */
+    const char *worker_exe;   /* binary run as `EXE gateway-worker ...` */
+};
+
+/* How an unlock ended, as the lock (or the gateway) said. */
+enum gateway_unlock_outcome {
+    GATEWAY_UNLOCKED, /* the lock opened */
+    GATEWAY_REFUSED,  /* the lock said no */
+    GATEWAY_BUSY,     /* another user's unlock still waits for its key */
+    GATEWAY_OFFLINE,  /* the lock was gone by the time the unlock came */
 };
 
 void gateway_config_default(struct gateway_config *cfg);
@@ -42,7 +58,7 @@ struct gateway_ops {
     void (*alarm)(void *ctx, uint64_t imei, int code, bool fault);
     /* The outcome of an unlock started by gateway_unlock. */
     void (*unlock_result)(void *ctx, uint64_t imei, int64_t user_id,
-                          bool unlocked);
+                          enum gateway_unlock_outcome outcome);
     /* The lock reports it was locked (L1). */
     void (*locked)(void *ctx, uint64_t imei, int64_t user_id, int64_t ride_min);
     /*
@@ -53,8 +69,9 @@ struct gateway_ops {
 };
 
 /*
- * Listens on cfg->listen (copied) and serves locks on loop. ERR_INVALID /
- * ERR_IO if the address cannot be used.
+ * Listens on cfg->listen (copied) and serves locks on loop, or starts
+ * cfg->workers worker processes that do. ERR_INVALID / ERR_IO if the
+ * address cannot be used or a worker cannot start.
  */
 enum err gateway_new(struct net_loop *loop, const struct gateway_config *cfg,
                      const struct gateway_ops *ops, void *ctx,
@@ -71,9 +88,10 @@ bool gateway_is_online(const struct gateway *gw, uint64_t imei);
 /*
  * Starts the unlock handshake with the lock: sends R0 (unlock, key valid
  * for key_valid_s, user_id, now_s), answers its key with L0, and reports the
- * result through ops->unlock_result. ERR_NOT_FOUND if the lock is not
+ * outcome through ops->unlock_result. ERR_NOT_FOUND if the lock is not
  * connected; ERR_BUSY if an unlock for another user still waits for its
  * key. An unlock already sent is superseded (its owner gave up on it).
+ * With workers, busy and offline may also come as an outcome later.
  */
 enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
                         int64_t now_s, int64_t key_valid_s);
@@ -96,5 +114,13 @@ struct gateway_stats {
 };
 
 void gateway_stats(const struct gateway *gw, struct gateway_stats *out);
+
+/*
+ * The body of `spoke gateway-worker`: serves the sessions on listen_fd and
+ * relays to the gateway over ipc_fd until that closes. Returns the exit
+ * code. cfg->listen is not used.
+ */
+int gateway_worker_run(int ipc_fd, int listen_fd,
+                       const struct gateway_config *cfg);
 
 #endif

@@ -586,8 +586,13 @@ static void gw_alarm(void *ctx, uint64_t imei, int code, bool fault)
 }
 
 static void gw_unlock_result(void *ctx, uint64_t imei, int64_t user_id,
-                             bool unlocked)
+                             enum gateway_unlock_outcome outcome)
 {
+    static const char *const reasons[] = {
+        [GATEWAY_REFUSED] = "lock_refused",
+        [GATEWAY_BUSY] = "lock_busy",
+        [GATEWAY_OFFLINE] = "lock_offline",
+    };
     struct svc *s = ctx;
     struct core_bike *b = bike_of_lock(s, imei);
     struct core_trip *t =
@@ -596,11 +601,11 @@ static void gw_unlock_result(void *ctx, uint64_t imei, int64_t user_id,
         log_emit(LOG_WARN, "unlock_result_unexpected",
                  LOG_FIELDS(LOG_I64("bike_id", b ? b->id : 0),
                             LOG_I64("user_id", user_id),
-                            LOG_BOOL("unlocked", unlocked)));
+                            LOG_I64("outcome", (int64_t)outcome)));
         return;
     }
-    if (!unlocked) {
-        fail_trip(s, t, "lock_refused");
+    if (outcome != GATEWAY_UNLOCKED) {
+        fail_trip(s, t, reasons[outcome]);
         return;
     }
     untrack_unlock(s, t->id);

@@ -79,8 +79,12 @@ def main():
     ap.add_argument("--failfast", action="store_true")
     ap.add_argument("--timeout", type=float, default=900,
                     help="give up (and kill every server) after S seconds")
+    ap.add_argument("--gateway-workers", type=int, default=0, metavar="N",
+                    help="run every server with N lock gateway worker processes")
     ap.add_argument("tests", nargs="*")
     args = ap.parse_args()
+    if args.gateway_workers:
+        os.environ["SPOKE_TEST_GATEWAY_WORKERS"] = str(args.gateway_workers)
 
     if not (os.path.isfile(args.spoke) and os.access(args.spoke, os.X_OK)):
         sys.stderr.write("run.py: %s is not an executable\n" % args.spoke)

@@ -164,6 +164,11 @@ class Server:
         self.log_paths.append(log_path)
         args = [self.spoke, "serve", "--http", "127.0.0.1:0", "--locks",
                 "127.0.0.1:0", "--db", self.db]
+        # Runs a suite with lock sessions in worker processes (run.py
+        # --gateway-workers N sets it).
+        workers = os.environ.get("SPOKE_TEST_GATEWAY_WORKERS")
+        if workers:
+            args += ["--gateway-workers", workers]
         if self.config is not None:
             cfg_path = os.path.join(self.dir, "config.json")
             with open(cfg_path, "w") as f:

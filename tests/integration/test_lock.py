@@ -4,6 +4,8 @@ dialects, unknown locks, reports reaching the bike, every way an unlock can
 fail, garbage and oversized frames, the bad-frame limit, a reconnecting lock
 replacing its session, and reservations expiring by themselves."""
 
+import os
+import signal
 import socket
 import time
 import unittest
@@ -107,7 +109,9 @@ class LockProtocolTest(SpokeTestCase):
         lock.send("Q0", 400, 90, 20, wait_ack=False)
         self.assertTrue(lock.wait_closed(), "unknown lock still connected")
         self.assertEqual(lock.frames, [])
-        self.assertEqual(self.sp.metric("spoke_lock_sessions_rejected_total"), rejected + 1)
+        # Gateway workers report their counters once a second.
+        wait_until(lambda: self.sp.metric("spoke_lock_sessions_rejected_total")
+                   == rejected + 1, desc="rejected counted")
         # Even a frame that needs an ack gets none.
         lock = SimLock(self.srv.locks_port, new_imei())
         lock.connect(sign_in=False)
@@ -239,8 +243,8 @@ class LockProtocolTest(SpokeTestCase):
         lock.alarm(1)
         lock.assert_clean()
         self.assertEqual(lock.frames[-1].raw, ack(lock.imei, "W0"))
-        self.assertGreaterEqual(sp.metric("spoke_lock_bad_frames_total") - bad_before,
-                                len(junk) - 1)
+        wait_until(lambda: sp.metric("spoke_lock_bad_frames_total") - bad_before
+                   >= len(junk) - 1, desc="bad frames counted")
         self.assertIs(sp.bike(bike["id"])["lock_online"], True)
         # The frame for the other lock changed nothing there.
         self.assertIsNone(sp.bike(other["id"])["battery_pct"])
@@ -278,7 +282,8 @@ class LockProtocolTest(SpokeTestCase):
         lock.send_raw(bad)      # one more than max_bad_frames
         self.assertTrue(lock.wait_closed(), "session not closed")
         sp.wait_lock_online(bike["id"], False)
-        self.assertEqual(sp.metric("spoke_lock_sessions_rejected_total"), rejected + 1)
+        wait_until(lambda: sp.metric("spoke_lock_sessions_rejected_total")
+                   == rejected + 1, desc="rejected counted")
         lock.assert_clean()
         # The count is per session: a new one starts afresh.
         lock2 = sp.lock(bike)
@@ -575,3 +580,56 @@ class ReservationExpiryTest(SpokeTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GatewayWorkersTest(SpokeTestCase):
+    """Lock sessions in worker processes: a worker that dies is restarted,
+    its locks go offline and come back when they reconnect."""
+
+    def workers(self, srv):
+        """The pids of the server's gateway-worker children."""
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().split(b"\0")
+            except OSError:
+                continue
+            if ppid == srv.proc.pid and b"gateway-worker" in cmd:
+                pids.append(int(pid))
+        return sorted(pids)
+
+    def test_worker_crash_is_survived(self):
+        srv = self.start_server(config={"gateway_workers": 2})
+        sp = self.spoke(srv)
+        self.assertEqual(len(wait_until(lambda: len(self.workers(srv)) == 2
+                                        and self.workers(srv))), 2)
+        bikes = [sp.add_bike() for _ in range(6)]
+        locks = [sp.lock(b) for b in bikes]
+        for b in bikes:
+            sp.wait_lock_online(b["id"])
+        victim = self.workers(srv)[0]
+        os.kill(victim, signal.SIGKILL)
+        # Its locks see the connection drop; the others stay online.
+        dropped = [lk for lk in locks if lk.wait_closed(timeout=3)]
+        self.assertGreater(len(dropped), 0)
+        self.assertLess(len(dropped), len(locks))  # the kernel spread them
+        for lk, b in zip(locks, bikes):
+            sp.wait_lock_online(b["id"], lk not in dropped)
+        # A new worker takes its place; the dropped locks reconnect.
+        wait_until(lambda: len(self.workers(srv)) == 2
+                   and victim not in self.workers(srv), desc="respawn")
+        for lk, b in zip(locks, bikes):
+            if lk in dropped:
+                sp.lock(b)
+            sp.wait_lock_online(b["id"])
+        # Every bike can be ridden again.
+        rider = sp.rider()
+        r = rider.http.post("/v1/trips", {"bike_id": bikes[0]["id"]})
+        self.assertEqual(r.status, 202, r)
+        sp.wait_trip(rider, r.json["id"], "riding")
+        self.assertEqual(sp.metric("spoke_locks_online"), len(bikes))

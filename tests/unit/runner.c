@@ -7,6 +7,7 @@
 #include "base/sys.h"
 #include "tests/unit/harness.h"
 #include "base/log.h"
+#include "cli/cli.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -91,6 +92,9 @@ static bool wanted(const char *name, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* The gateway tests start this binary as their worker processes. */
+    if (argc > 1 && strcmp(argv[1], "gateway-worker") == 0)
+        return cmd_gateway_worker(argc, argv);
     size_t passed = 0, failed = 0;
     /* The code under test logs; keep the report readable. */
     if (!getenv("SPOKE_TEST_LOG"))

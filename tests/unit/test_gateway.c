@@ -49,12 +49,13 @@ static void alarm_cb(void *ctx, uint64_t imei, int code, bool fault)
     o->alarms++;
 }
 
-static void unlock_result(void *ctx, uint64_t imei, int64_t user, bool ok)
+static void unlock_result(void *ctx, uint64_t imei, int64_t user,
+                          enum gateway_unlock_outcome outcome)
 {
     struct owner *o = ctx;
     (void)imei;
     o->unlock_results++;
-    o->unlocked = ok;
+    o->unlocked = outcome == GATEWAY_UNLOCKED;
     o->user = user;
 }
 
@@ -101,7 +102,7 @@ struct env {
     struct owner o;
 };
 
-static void env_init(struct env *e, size_t max_bad)
+static void env_init_workers(struct env *e, size_t max_bad, size_t workers)
 {
     memset(e, 0, sizeof(*e));
     CHECK_OK(net_loop_new(&e->loop, NULL));
@@ -109,8 +110,14 @@ static void env_init(struct env *e, size_t max_bad)
     gateway_config_default(&cfg);
     cfg.listen = "127.0.0.1:0";
     cfg.max_bad_frames = max_bad;
+    cfg.workers = workers; /* this test binary, as gateway-worker */
     CHECK_OK(gateway_new(e->loop, &cfg, &ops, &e->o, &e->gw, NULL));
     e->o.gw = e->gw;
+}
+
+static void env_init(struct env *e, size_t max_bad)
+{
+    env_init_workers(e, max_bad, 0);
 }
 
 static void env_free(struct env *e)
@@ -280,8 +287,96 @@ TEST(gateway_unlock_from_sign_in)
     env_free(&e);
 }
 
+/* Runs the loop until cond holds (a worker's message may take a while). */
+#define SPIN_UNTIL(e, cond)                                                    \
+    do {                                                                       \
+        for (int i_ = 0; i_ < 300 && !(cond); i_++)                            \
+            spin((e)->loop, 10);                                               \
+        CHECK(cond);                                                           \
+    } while (0)
+
+/* Reads what the server sent within a while, or "" / "EOF". */
+static const char *heard_within(struct env *e, int fd)
+{
+    for (int i = 0; i < 100; i++) {
+        const char *got = heard(fd);
+        if (got[0])
+            return got;
+        spin(e->loop, 10);
+    }
+    return "";
+}
+
+static uint64_t frames_seen(const struct gateway *gw)
+{
+    struct gateway_stats st;
+    gateway_stats(gw, &st);
+    return st.frames;
+}
+
+TEST(gateway_workers_relay)
+{
+    struct env e;
+    env_init_workers(&e, 4, 2);
+    /* An unknown lock is kicked by the hub. */
+    int bad = lock_connect(&e);
+    CHECK(send(bad, "*SCOR,OM,999999999999999,Q0,412,80,28#\n", 38,
+               MSG_NOSIGNAL) == 38);
+    CHECK_STR(heard_within(&e, bad), "EOF");
+    close(bad);
+    /* A known lock: reports and acks go through its worker. */
+    int fd = lock_connect(&e);
+    CHECK(send(fd, "*SCOR,OM,123456789012345,Q0,412,80,28#\n", 38,
+               MSG_NOSIGNAL) == 38);
+    SPIN_UNTIL(&e, gateway_is_online(e.gw, KNOWN));
+    CHECK_EQ(e.o.online, 1);
+    SPIN_UNTIL(&e, e.o.battery == 80);
+    say(&e, fd, "*SCOR,OM,123456789012345,W0,2#\n");
+    CHECK_STR(heard_within(&e, fd), "\xff\xff*SCOS,OM,123456789012345,W0#\n");
+    SPIN_UNTIL(&e, e.o.alarms == 1);
+    /* The unlock goes to the lock's worker and its outcome comes back. */
+    CHECK_OK(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60));
+    CHECK_STR(heard_within(&e, fd),
+              "\xff\xff*SCOS,OM,123456789012345,R0,0,60,7,1700000000#\n");
+    say(&e, fd, "*SCOR,OM,123456789012345,R0,0,4321,7,1700000001#\n");
+    CHECK_STR(heard_within(&e, fd),
+              "\xff\xff*SCOS,OM,123456789012345,L0,4321,7,1700000000#\n");
+    say(&e, fd, "*SCOR,OM,123456789012345,L0,0,7,1700000002#\n");
+    CHECK_STR(heard_within(&e, fd), "\xff\xff*SCOS,OM,123456789012345,L0#\n");
+    SPIN_UNTIL(&e, e.o.unlock_results == 1);
+    CHECK(e.o.unlocked);
+    /* Reconnections (on either worker) replace the session; the hub keeps
+     * one owner and says online again. */
+    int fds[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = lock_connect(&e);
+        CHECK(send(fds[i], "*SCOR,OM,123456789012345,Q0,412,81,28#\n", 38,
+                   MSG_NOSIGNAL) == 38);
+        SPIN_UNTIL(&e, e.o.online == (size_t)(2 + i));
+        CHECK_STR(heard_within(&e, i ? fds[i - 1] : fd), "EOF");
+    }
+    CHECK(gateway_is_online(e.gw, KNOWN));
+    CHECK_EQ(e.o.offline, 0);
+    /* Q0, W0, R0, L0, four Q0s; none from the unknown lock. Workers
+     * report their counts once a second. */
+    SPIN_UNTIL(&e, frames_seen(e.gw) >= 8);
+    CHECK_EQ(frames_seen(e.gw), 8);
+    close(fds[3]);
+    SPIN_UNTIL(&e, e.o.offline == 1);
+    CHECK(!gateway_is_online(e.gw, KNOWN));
+    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60), ERR_NOT_FOUND);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    close(fd);
+    env_free(&e);
+}
+
 const struct test_case test_suite_gateway[] = {
-    CASE(gateway_unlock_from_sign_in),        CASE(gateway_sign_in_and_acks),
-    CASE(gateway_unknown_lock_is_dropped),    CASE(gateway_unlock_handshake),
-    CASE(gateway_bad_frames_and_replacement), {0},
+    CASE(gateway_workers_relay),
+    CASE(gateway_unlock_from_sign_in),
+    CASE(gateway_sign_in_and_acks),
+    CASE(gateway_unknown_lock_is_dropped),
+    CASE(gateway_unlock_handshake),
+    CASE(gateway_bad_frames_and_replacement),
+    {0},
 };

@@ -224,7 +224,7 @@ TEST(svc_lock_events_drive_the_ride)
     CHECK(ops->is_known(e.svc, 100000000000001));
     CHECK(!ops->is_known(e.svc, 100000000000009));
     /* The lock confirms (here before the commit lands, which is fine). */
-    ops->unlock_result(e.svc, 100000000000001, r.id, true);
+    ops->unlock_result(e.svc, 100000000000001, r.id, GATEWAY_UNLOCKED);
     struct core_trip now;
     CHECK_OK(svc_trip_get(e.svc, r.id, t.id, &now, &lsn, NULL));
     CHECK_EQ(now.state, CORE_TRIP_RIDING);
@@ -281,7 +281,8 @@ TEST(svc_force_end_and_operator_token)
     struct core_trip t;
     bool replayed;
     CHECK_OK(svc_trip_start(e.svc, r.id, &req, &t, &replayed, &lsn, NULL));
-    svc_gateway_ops()->unlock_result(e.svc, 100000000000001, r.id, true);
+    svc_gateway_ops()->unlock_result(e.svc, 100000000000001, r.id,
+                                     GATEWAY_UNLOCKED);
     struct core_trip out;
     struct err_detail d;
     CHECK_OK(svc_trip_force_end(e.svc, t.id, false, &out, &lsn, NULL));
