@@ -104,10 +104,11 @@ bool cli_simfleet_start_thread(struct cli_simfleet *f);
 void cli_simfleet_free(struct cli_simfleet *f);
 /*
  * Fills up to cap lock configs (base plus IMEI and position) from the bikes
- * in the database at db; returns how many.
+ * in the database at db, after the first skip; returns how many.
  */
 size_t cli_simfleet_from_db(const char *db, const struct sim_lock_config *base,
-                            struct sim_lock_config *cfgs, size_t cap);
+                            size_t skip, struct sim_lock_config *cfgs,
+                            size_t cap);
 
 /* Creates an operator token in the store at db; prints errors. */
 bool cli_token_create(const char *db, const char *label, char *token,

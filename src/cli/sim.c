@@ -233,12 +233,17 @@ void cli_simfleet_free(struct cli_simfleet *f)
 struct load_ctx {
     struct sim_lock_config *cfgs;
     size_t n, cap;
+    size_t skip; /* bikes to pass over first */
     const struct sim_lock_config *base;
 };
 
 static enum err load_bike(void *ctx, const struct core_bike *b)
 {
     struct load_ctx *lc = ctx;
+    if (lc->skip) {
+        lc->skip--;
+        return ERR_OK;
+    }
     if (lc->n == lc->cap)
         return ERR_OK;
     struct sim_lock_config *c = &lc->cfgs[lc->n++];
@@ -249,7 +254,8 @@ static enum err load_bike(void *ctx, const struct core_bike *b)
 }
 
 size_t cli_simfleet_from_db(const char *db, const struct sim_lock_config *base,
-                            struct sim_lock_config *cfgs, size_t cap)
+                            size_t skip, struct sim_lock_config *cfgs,
+                            size_t cap)
 {
     struct store *st;
     struct err_detail d;
@@ -257,7 +263,7 @@ size_t cli_simfleet_from_db(const char *db, const struct sim_lock_config *base,
         fprintf(stderr, "spoke: %s\n", d.msg);
         return 0;
     }
-    struct load_ctx lc = {cfgs, 0, cap, base};
+    struct load_ctx lc = {cfgs, 0, cap, skip, base};
     store_load_bikes(st, load_bike, &lc);
     store_close(st);
     return lc.n;
@@ -285,7 +291,7 @@ int cmd_sim(int argc, char **argv)
 {
     const char *locks = "127.0.0.1:9000", *db = "spoke.db", *count_s = NULL,
                *ride_s = NULL, *sources = NULL, *heartbeat_s = NULL,
-               *report_ms_s = NULL;
+               *report_ms_s = NULL, *offset_s = NULL;
     const struct cli_opt opts[] = {
         {"--locks", "HOST:PORT", "the lock gateway (default 127.0.0.1:9000)",
          &locks, NULL},
@@ -293,6 +299,8 @@ int cmd_sim(int argc, char **argv)
          &db, NULL},
         {"--count", "N", "simulate the first N bikes (default all)", &count_s,
          NULL},
+        {"--offset", "N", "skip the first N bikes (several simulators)",
+         &offset_s, NULL},
         {"--ride-s", "S", "seconds a ride lasts before the lock closes",
          &ride_s, NULL},
         {"--heartbeat-s", "S", "seconds between heartbeats (default 30)",
@@ -316,12 +324,13 @@ int cmd_sim(int argc, char **argv)
                        argc, argv, 3, opts, ARRAY_LEN(opts));
     if (rc)
         return rc == 2 ? 0 : 2;
-    int64_t count = 1000000, ride = 20, hb = 30, report_ms = 0;
+    int64_t count = 1000000, ride = 20, hb = 30, report_ms = 0, offset = 0;
     if ((count_s && !cli_i64("--count", count_s, 1, 10000000, &count)) ||
         (ride_s && !cli_i64("--ride-s", ride_s, 1, 86400, &ride)) ||
         (heartbeat_s && !cli_i64("--heartbeat-s", heartbeat_s, 1, 3600, &hb)) ||
         (report_ms_s &&
-         !cli_i64("--report-ms", report_ms_s, 10, 3600000, &report_ms)))
+         !cli_i64("--report-ms", report_ms_s, 10, 3600000, &report_ms)) ||
+        (offset_s && !cli_i64("--offset", offset_s, 0, INT64_MAX, &offset)))
         return 2;
     struct sim_lock_config base;
     sim_lock_config_default(&base);
@@ -329,7 +338,8 @@ int cmd_sim(int argc, char **argv)
     base.heartbeat_ms = hb * 1000;
     base.report_ms = report_ms;
     struct sim_lock_config *cfgs = xcalloc((size_t)count, sizeof(*cfgs));
-    size_t n = cli_simfleet_from_db(db, &base, cfgs, (size_t)count);
+    size_t n =
+        cli_simfleet_from_db(db, &base, (size_t)offset, cfgs, (size_t)count);
     if (n == 0) {
         fprintf(stderr, "spoke: no bikes to simulate in '%s'\n", db);
         xfree(cfgs);
