@@ -150,6 +150,15 @@ static const struct migration migrations[] = {
      " data BLOB NOT NULL);"
      "CREATE INDEX position_blocks_shard ON position_blocks (shard, t1_ms);"
      "CREATE INDEX position_blocks_t1 ON position_blocks (t1_ms);"},
+    {"secure lock dialect",
+     "CREATE TABLE lock_secrets ("
+     " bike_id INTEGER PRIMARY KEY"
+     "  REFERENCES bikes (id) DEFERRABLE INITIALLY DEFERRED,"
+     " key BLOB NOT NULL CHECK (length(key) = 32),"
+     " rx_counter INTEGER NOT NULL);"
+     "CREATE TABLE lock_policy ("
+     " vehicle_type TEXT PRIMARY KEY,"
+     " require_secure INTEGER NOT NULL);"},
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE__SCHEMA_VERSION,
@@ -665,7 +674,15 @@ int store_schema_version(const struct store *st)
 
 /* Loading */
 
-enum load_kind { LOAD_BIKE, LOAD_RIDER, LOAD_TRIP, LOAD_RES, LOAD_PRICING };
+enum load_kind {
+    LOAD_BIKE,
+    LOAD_RIDER,
+    LOAD_TRIP,
+    LOAD_RES,
+    LOAD_PRICING,
+    LOAD_SECRET,
+    LOAD_POLICY
+};
 
 union load_fn {
     store_bike_fn *bike;
@@ -673,7 +690,35 @@ union load_fn {
     store_trip_fn *trip;
     store_res_fn *res;
     store_pricing_fn *pricing;
+    store_secret_fn *secret;
+    store_policy_fn *policy;
 };
+
+/* A lock secret row: bike_id, key, rx_counter. True on a bad row. */
+static bool row_secret(sqlite3_stmt *s, struct store_lock_secret *out)
+{
+    const void *key = sqlite3_column_blob(s, 1);
+    if (sqlite3_column_type(s, 0) != SQLITE_INTEGER ||
+        sqlite3_column_bytes(s, 1) != STORE_LOCK_KEY_BYTES || !key ||
+        sqlite3_column_type(s, 2) != SQLITE_INTEGER ||
+        sqlite3_column_int64(s, 2) < 0)
+        return true;
+    out->bike_id = sqlite3_column_int64(s, 0);
+    memcpy(out->key, key, STORE_LOCK_KEY_BYTES);
+    out->rx_counter = (uint64_t)sqlite3_column_int64(s, 2);
+    return false;
+}
+
+/* A policy row: vehicle_type, require_secure. True on a bad row. */
+static bool row_policy(sqlite3_stmt *s, struct store_lock_policy *out)
+{
+    const char *t = (const char *)sqlite3_column_text(s, 0);
+    if (!t || core_vtype_parse(str_from_cstr(t), &out->vtype) != ERR_OK ||
+        sqlite3_column_type(s, 1) != SQLITE_INTEGER)
+        return true;
+    out->require_secure = sqlite3_column_int64(s, 1) != 0;
+    return false;
+}
 
 /* Decodes one row of kind and hands it to fn. */
 static enum err load_row(sqlite3_stmt *s, enum load_kind kind, union load_fn fn,
@@ -685,6 +730,8 @@ static enum err load_row(sqlite3_stmt *s, enum load_kind kind, union load_fn fn,
         struct core_trip trip;
         struct core_reservation res;
         struct core_pricing pricing;
+        struct store_lock_secret secret;
+        struct store_lock_policy policy;
     } rec;
     switch (kind) {
     case LOAD_BIKE:
@@ -698,6 +745,12 @@ static enum err load_row(sqlite3_stmt *s, enum load_kind kind, union load_fn fn,
     case LOAD_PRICING:
         return row_pricing(s, &rec.pricing) ? ERR_IO
                                             : fn.pricing(ctx, &rec.pricing);
+    case LOAD_SECRET:
+        return row_secret(s, &rec.secret) ? ERR_IO
+                                          : fn.secret(ctx, &rec.secret);
+    case LOAD_POLICY:
+        return row_policy(s, &rec.policy) ? ERR_IO
+                                          : fn.policy(ctx, &rec.policy);
     }
     BUG("unknown load kind %d", (int)kind);
 }
@@ -771,6 +824,24 @@ enum err store_load_pricing(struct store *st, store_pricing_fn *fn, void *ctx)
                 "SELECT version, plan_id, name, currency, unlock_cents,"
                 " segments, created_ms FROM pricing_plans ORDER BY version",
                 LOAD_PRICING, (union load_fn){.pricing = fn}, ctx);
+}
+
+enum err store_load_lock_secrets(struct store *st, store_secret_fn *fn,
+                                 void *ctx)
+{
+    return load(st,
+                "SELECT bike_id, key, rx_counter FROM lock_secrets"
+                " ORDER BY bike_id",
+                LOAD_SECRET, (union load_fn){.secret = fn}, ctx);
+}
+
+enum err store_load_lock_policies(struct store *st, store_policy_fn *fn,
+                                  void *ctx)
+{
+    return load(st,
+                "SELECT vehicle_type, require_secure FROM lock_policy"
+                " ORDER BY vehicle_type",
+                LOAD_POLICY, (union load_fn){.policy = fn}, ctx);
 }
 
 /* Reads through the prepared statements */

@@ -102,6 +102,32 @@ enum err store_token_lookup(struct store *st,
                             const unsigned char hash[CORE_TOKEN_HASH_BYTES],
                             enum store_role *role, int64_t *id);
 
+/*
+ * The secret of a lock that speaks the secure dialect: its 256-bit key and
+ * the highest frame counter accepted from it.
+ */
+#define STORE_LOCK_KEY_BYTES 32
+struct store_lock_secret {
+    int64_t bike_id;
+    unsigned char key[STORE_LOCK_KEY_BYTES];
+    uint64_t rx_counter;
+};
+
+/* Whether locks of a vehicle type must speak the secure dialect. */
+struct store_lock_policy {
+    enum core_vtype vtype;
+    bool require_secure;
+};
+
+typedef enum err store_secret_fn(void *ctx, const struct store_lock_secret *s);
+typedef enum err store_policy_fn(void *ctx, const struct store_lock_policy *p);
+
+/* Every lock secret, by bike id; every stored policy. As the loaders above. */
+enum err store_load_lock_secrets(struct store *st, store_secret_fn *fn,
+                                 void *ctx);
+enum err store_load_lock_policies(struct store *st, store_policy_fn *fn,
+                                  void *ctx);
+
 /* One reported position of a bike, for the position history. */
 struct store_point {
     int64_t ts_ms;    /* when the server received it */
@@ -130,6 +156,8 @@ enum store_op_kind {
     STORE_OP_EVENT = CORE_CH_EVENT,
     STORE_OP_POSITIONS, /* u.positions: appended to the position history */
     STORE_OP_PRUNE,     /* u.before_ms: history older than this goes */
+    STORE_OP_SECRET,    /* u.secret: a lock's key and counter (upsert) */
+    STORE_OP_POLICY,    /* u.policy (upsert) */
 };
 
 /*
@@ -156,6 +184,8 @@ struct store_op {
         struct core_vehicle_event event;
         struct store_positions positions;
         int64_t before_ms;
+        struct store_lock_secret secret;
+        struct store_lock_policy policy;
     } u;
 };
 
@@ -207,5 +237,74 @@ uint64_t store_writer_submit(struct store_writer *w, const struct store_op *ops,
  * NULL is a no-op. Call from the thread that started it.
  */
 void store_writer_stop(struct store_writer *w);
+
+/*
+ * Bulk import of bikes (`spoke import bikes`), all or nothing, for a
+ * database no server has open: the import holds an exclusive lock from
+ * begin to free, so a running server (or a second import) makes begin
+ * fail, and a server starting meanwhile waits, then fails to open.
+ */
+struct store_import;
+
+/*
+ * Called for each bike the database refuses (a qr_code or IMEI that a
+ * stored bike or an earlier bike of the import has), with the caller's
+ * line for it and the reason (d->msg, d->field "qr_code" or "lock_imei").
+ * It runs inside store_import_add or store_import_finish, up to a batch of
+ * bikes after the bike's own add.
+ */
+typedef void store_import_reject_fn(void *ctx, int64_t line,
+                                    const struct err_detail *d);
+
+/* How an import ended (store_import_finish). */
+struct store_import_result {
+    int64_t first_id; /* the first bike's id: one more than the highest */
+    size_t added;     /* bikes given to store_import_add */
+    size_t rejected;  /* of those, refused through the reject callback */
+    bool committed;   /* the bikes are in the database, ids first_id.. */
+};
+
+/*
+ * Opens path (already created and migrated by store_open), takes it for
+ * itself and starts one transaction; bikes get ids from the highest stored
+ * plus one, in the order added, and created_ms now_ms. fn (may be NULL)
+ * hears of refused bikes. ERR_BUSY if another connection kept the database
+ * past the busy timeout (5 s; a running server keeps it all the time);
+ * ERR_IO if it cannot be opened or has another schema version. The handle
+ * belongs to the calling thread; free it with store_import_free.
+ */
+enum err store_import_begin(const char *path, int64_t now_ms,
+                            store_import_reject_fn *fn, void *ctx,
+                            struct store_import **out, struct err_detail *d);
+
+/*
+ * Adds a bike: qr_code, imei, vtype, state, pos and battery_pct are used,
+ * the other fields ignored (last report 0, lock open). line is the
+ * caller's number for it in reports. Bikes are inserted in batches; a
+ * duplicate goes to the reject callback, and the import goes on so that
+ * every duplicate is found. ERR_INVALID (nothing added) for a bike the
+ * server could not hold: a bad QR code, IMEI, position or battery, or state
+ * reserved or on_trip; ERR_IO if the database failed (only
+ * store_import_finish or store_import_free may follow).
+ */
+enum err store_import_add(struct store_import *imp, const struct core_bike *b,
+                          int64_t line, struct err_detail *d);
+
+/*
+ * Inserts what is pending and ends the transaction: commits, durably, if
+ * commit is true and no bike was refused, else rolls back (the database is
+ * as before: a dry run passes false). *res says what happened, also on
+ * failure. ERR_CONFLICT if commit was asked for but bikes were refused;
+ * ERR_IO if the database failed (rolled back). Call once, then free.
+ */
+enum err store_import_finish(struct store_import *imp, bool commit,
+                             struct store_import_result *res,
+                             struct err_detail *d);
+
+/*
+ * Rolls back what is not committed, releases the database and frees the
+ * handle; NULL is a no-op.
+ */
+void store_import_free(struct store_import *imp);
 
 #endif

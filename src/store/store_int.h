@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 
 /* The schema version this binary creates and understands. */
-#define STORE__SCHEMA_VERSION 2
+#define STORE__SCHEMA_VERSION 3
 
 /*
  * A position block's data: per point 16 bytes, little-endian: bike id

@@ -39,6 +39,8 @@ enum writer_stmt {
     ST_EVENT,
     ST_POSITIONS,
     ST_PRUNE,
+    ST_SECRET,
+    ST_POLICY,
     ST_COUNT
 };
 
@@ -134,6 +136,12 @@ static const char *const writer_sql[ST_COUNT] = {
         "INSERT INTO position_blocks (shard, t0_ms, t1_ms, n, data)"
         " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_PRUNE] = "DELETE FROM position_blocks WHERE t1_ms < ?1",
+    [ST_SECRET] = "INSERT INTO lock_secrets (bike_id, key, rx_counter)"
+                  " VALUES (?1, ?2, ?3) ON CONFLICT (bike_id) DO UPDATE"
+                  " SET key = excluded.key, rx_counter = excluded.rx_counter",
+    [ST_POLICY] = "INSERT INTO lock_policy (vehicle_type, require_secure)"
+                  " VALUES (?1, ?2) ON CONFLICT (vehicle_type) DO UPDATE"
+                  " SET require_secure = excluded.require_secure",
 };
 
 struct store_writer {
@@ -515,6 +523,19 @@ static int apply_op(struct store_writer *w, const struct store_op *op)
         s = w->stmt[ST_PRUNE];
         bind_i64(s, 1, op->u.before_ms, &rc);
         break;
+    case STORE_OP_SECRET:
+        s = w->stmt[ST_SECRET];
+        bind_i64(s, 1, op->u.secret.bike_id, &rc);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_blob(s, 2, op->u.secret.key, STORE_LOCK_KEY_BYTES,
+                                   SQLITE_STATIC);
+        bind_i64(s, 3, (int64_t)op->u.secret.rx_counter, &rc);
+        break;
+    case STORE_OP_POLICY:
+        s = w->stmt[ST_POLICY];
+        bind_text(s, 1, core_vtype_name(op->u.policy.vtype), 32, &rc);
+        bind_i64(s, 2, op->u.policy.require_secure, &rc);
+        break;
     }
     if (!s)
         return SQLITE_MISUSE; /* an unknown kind */
@@ -542,6 +563,10 @@ static const char *kind_name(enum store_op_kind k)
         return "positions";
     case STORE_OP_PRUNE:
         return "prune";
+    case STORE_OP_SECRET:
+        return "lock secret";
+    case STORE_OP_POLICY:
+        return "lock policy";
     }
     return "unknown";
 }
@@ -746,7 +771,8 @@ uint64_t store_writer_submit(struct store_writer *w, const struct store_op *ops,
     }
     if (n > w->cappending - w->npending) {
         size_t cap = MAX(w->cappending * 2, w->npending + n);
-        w->pending = xreallocarray(w->pending, MAX(cap, (size_t)64), sizeof(*ops));
+        w->pending =
+            xreallocarray(w->pending, MAX(cap, (size_t)64), sizeof(*ops));
         w->cappending = MAX(cap, (size_t)64);
     }
     if (n)

@@ -449,9 +449,9 @@ TEST(store_open_creates_schema)
 {
     const char *path = tmp_path("s.db");
     struct store *st = open_ok(path);
-    CHECK_EQ(store_schema_version(st), 2);
+    CHECK_EQ(store_schema_version(st), 3);
     store_close(st);
-    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 2);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 3);
     CHECK_EQ(raw_int(path, "PRAGMA application_id"), 0x53504b45);
     char mode[16];
     raw_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -464,14 +464,14 @@ TEST(store_open_twice_is_noop)
     const char *path = tmp_path("s.db");
     struct store *a = open_ok(path);
     struct store *b = open_ok(path); /* a second handle, concurrently */
-    CHECK_EQ(store_schema_version(b), 2);
+    CHECK_EQ(store_schema_version(b), 3);
     store_close(b);
     store_close(a);
     struct store *c = open_ok(path);
-    CHECK_EQ(store_schema_version(c), 2);
+    CHECK_EQ(store_schema_version(c), 3);
     store_close(c);
-    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 2);
-    CHECK_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 2);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 3);
 }
 
 TEST(store_open_newer_schema_is_conflict)
@@ -1827,7 +1827,62 @@ TEST(store_positions_roundtrip_and_prune)
     store_close(st);
 }
 
+static enum err take_secret(void *ctx, const struct store_lock_secret *x)
+{
+    struct store_lock_secret *out = ctx;
+    out[x->bike_id - 1] = *x;
+    return ERR_OK;
+}
+
+static enum err take_policy(void *ctx, const struct store_lock_policy *x)
+{
+    bool *out = ctx;
+    out[x->vtype] = x->require_secure;
+    return ERR_OK;
+}
+
+TEST(store_lock_secrets_and_policy)
+{
+    const char *path = tmp_path("secrets.db");
+    seed(path, 2);
+    struct store_op ops[4] = {
+        {.kind = STORE_OP_SECRET, .u.secret = {.bike_id = 2, .rx_counter = 7}},
+        {.kind = STORE_OP_POLICY,
+         .u.policy = {.vtype = CORE_VT_EBIKE, .require_secure = true}},
+        {.kind = STORE_OP_SECRET,
+         .u.secret = {.bike_id = 2, .rx_counter = 9}}, /* a later count */
+        {.kind = STORE_OP_POLICY,
+         .u.policy = {.vtype = CORE_VT_BICYCLE, .require_secure = false}},
+    };
+    for (int i = 0; i < STORE_LOCK_KEY_BYTES; i++) {
+        ops[0].u.secret.key[i] = (unsigned char)i;
+        ops[2].u.secret.key[i] = (unsigned char)i;
+    }
+    write_all(path, ops, 4);
+    struct store *st = open_ok(path);
+    struct store_lock_secret got[2];
+    memset(got, 0, sizeof(got));
+    CHECK_OK(store_load_lock_secrets(st, take_secret, got));
+    CHECK_EQ(got[0].bike_id, 0); /* bike 1 has none */
+    CHECK_EQ(got[1].bike_id, 2);
+    CHECK_EQ(got[1].rx_counter, 9);
+    CHECK(memcmp(got[1].key, ops[0].u.secret.key, STORE_LOCK_KEY_BYTES) == 0);
+    bool policy[CORE_VT_COUNT] = {true, false};
+    CHECK_OK(store_load_lock_policies(st, take_policy, policy));
+    CHECK(!policy[CORE_VT_BICYCLE]);
+    CHECK(policy[CORE_VT_EBIKE]);
+    store_close(st);
+    /* A key of the wrong length (past the CHECK, as corruption would be)
+     * is a bad row. */
+    raw_exec(path, "PRAGMA ignore_check_constraints = ON;"
+                   " UPDATE lock_secrets SET key = x'00'");
+    st = open_ok(path);
+    CHECK_ERR(store_load_lock_secrets(st, take_secret, got), ERR_IO);
+    store_close(st);
+}
+
 const struct test_case test_suite_store[] = {
+    CASE(store_lock_secrets_and_policy),
     CASE(store_positions_roundtrip_and_prune),
     CASE(store_open_creates_schema),
     CASE(store_open_twice_is_noop),
