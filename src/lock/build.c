@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The lock codec's builders: one writer for both directions that checks the
- * header and the payload with the decoder's own rules, formats the frame in
- * a bounded local buffer and copies it out only when it fits.
+ * The lock codec's builders: one writer for both directions and every
+ * dialect that checks the header and the payload with the decoder's own
+ * rules, formats the frame in a bounded local buffer (appending the MAC in
+ * the secure dialect) and copies it out only when it fits. The secure
+ * builders' entry points are in secure.c.
  */
 #include "base/sys.h"
 #include "lock/lock.h"
@@ -77,7 +79,26 @@ static void field_fixed2(struct writer *w, double v)
     put(w, tmp, (size_t)n);
 }
 
-static enum err check_header(const struct lock_header *h, struct err_detail *d)
+/* The secure dialect's part of the header: a key, a counter, no stamp. */
+static enum err check_secure_header(const struct lock_header *h,
+                                    const unsigned char *key,
+                                    struct err_detail *d)
+{
+    if (!key)
+        return err_set(d, ERR_INVALID, "key",
+                       "a secure frame needs the lock's key");
+    if (h->counter < 1 || h->counter > LOCK_COUNTER_MAX)
+        return err_set(d, ERR_INVALID, "counter",
+                       "counter %" PRIu64 " is out of range 1..2^63-1",
+                       h->counter);
+    if (h->has_stamp)
+        return err_set(d, ERR_INVALID, "stamp",
+                       "the secure dialect has no stamp");
+    return ERR_OK;
+}
+
+static enum err check_header(const struct lock_header *h,
+                             const unsigned char *key, struct err_detail *d)
 {
     struct str vendor = {h->vendor, strnlen(h->vendor, sizeof(h->vendor))};
     if (!lock__is_alnum(vendor, 1, LOCK_VENDOR_MAX))
@@ -87,6 +108,8 @@ static enum err check_header(const struct lock_header *h, struct err_detail *d)
     if (h->imei > LOCK_IMEI_MAX)
         return err_set(d, ERR_INVALID, "imei",
                        "imei %" PRIu64 " is longer than 15 digits", h->imei);
+    if (h->dialect == LOCK_DIALECT_SECURE)
+        return check_secure_header(h, key, d);
     if (h->dialect != LOCK_DIALECT_SCOR && h->dialect != LOCK_DIALECT_CMDR)
         return err_set(d, ERR_INVALID, "dialect", "unknown dialect %d",
                        (int)h->dialect);
@@ -100,40 +123,68 @@ static enum err check_header(const struct lock_header *h, struct err_detail *d)
     return ERR_OK;
 }
 
-/* Fails if m's kind belongs to the other direction. */
+/*
+ * Fails if m's kind belongs to the other direction, or to the other family
+ * of dialects (the Omni R0/L0 exchange or the secure L0).
+ */
 static enum err check_direction(const struct lock_msg *m, struct err_detail *d)
 {
     bool is_down_kind =
         m->cmd == LOCK_CMD_KEY_REQUEST || m->cmd == LOCK_CMD_UNLOCK ||
-        m->cmd == LOCK_CMD_POSITION_REQUEST || m->cmd == LOCK_CMD_ACK;
-    if (m->cmd == LOCK_CMD_UNKNOWN || is_down_kind == m->hdr.is_to_lock)
-        return ERR_OK;
-    return err_set(d, ERR_INVALID, "command", "message kind %d cannot go %s",
-                   (int)m->cmd,
-                   m->hdr.is_to_lock ? "to a lock" : "to the server");
+        m->cmd == LOCK_CMD_POSITION_REQUEST || m->cmd == LOCK_CMD_ACK ||
+        m->cmd == LOCK_CMD_SECURE_UNLOCK;
+    if (m->cmd != LOCK_CMD_UNKNOWN && is_down_kind != m->hdr.is_to_lock)
+        return err_set(d, ERR_INVALID, "command",
+                       "message kind %d cannot go %s", (int)m->cmd,
+                       m->hdr.is_to_lock ? "to a lock" : "to the server");
+    bool is_omni_only = m->cmd == LOCK_CMD_KEY || m->cmd == LOCK_CMD_UNLOCKED ||
+                        m->cmd == LOCK_CMD_KEY_REQUEST ||
+                        m->cmd == LOCK_CMD_UNLOCK;
+    bool is_secure_only =
+        m->cmd == LOCK_CMD_SECURE_UNLOCKED || m->cmd == LOCK_CMD_SECURE_UNLOCK;
+    bool is_secure = m->hdr.dialect == LOCK_DIALECT_SECURE;
+    if (is_secure ? is_omni_only : is_secure_only)
+        return err_set(d, ERR_INVALID, "command",
+                       "message kind %d is not in the %s dialect", (int)m->cmd,
+                       is_secure ? "secure" : "Omni");
+    return ERR_OK;
 }
 
-/* The prefix, header tag, vendor, IMEI, optional stamp and the name. */
+/* The header tag of h's dialect and direction, with its '*' and ','. */
+static const char *head_tag(const struct lock_header *h)
+{
+    if (h->dialect == LOCK_DIALECT_CMDR)
+        return h->is_to_lock ? "*CMDS," : "*CMDR,";
+    if (h->dialect == LOCK_DIALECT_SECURE)
+        return h->is_to_lock ? "*SCSS," : "*SCSR,";
+    if (h->is_to_lock)
+        return "*SCOS,";
+    return h->is_legacy ? "*HBCR," : "*SCOR,";
+}
+
+/*
+ * The prefix, header tag, vendor, IMEI, optional stamp or counter, and the
+ * name.
+ */
 static void put_head(struct writer *w, const struct lock_header *h,
                      struct str name)
 {
-    const char *tag = NULL;
-    if (h->is_to_lock) {
+    const char *tag = head_tag(h);
+    if (h->is_to_lock)
         put(w, "\xff\xff", 2);
-        tag = h->dialect == LOCK_DIALECT_CMDR ? "*CMDS," : "*SCOS,";
-    } else if (h->dialect == LOCK_DIALECT_CMDR) {
-        tag = "*CMDR,";
-    } else {
-        tag = h->is_legacy ? "*HBCR," : "*SCOR,";
-    }
     w->frame_start = w->len;
     put(w, tag, strlen(tag));
     put(w, h->vendor, strlen(h->vendor));
     char imei[16] = ",";
     lock__put_digits(imei + 1, (int64_t)h->imei, 15);
     put(w, imei, sizeof(imei));
-    if (h->has_stamp)
+    if (h->dialect == LOCK_DIALECT_SECURE) {
+        char tmp[24];
+        int n = snprintf(tmp, sizeof(tmp), ",%" PRIu64, h->counter);
+        put(w, tmp, (size_t)n);
+    } else if (h->has_stamp) {
         field_str(w, (struct str){h->stamp, LOCK_STAMP_LEN});
+    }
     field_str(w, name);
 }
 
@@ -232,6 +283,16 @@ static void put_payload(struct writer *w, const struct lock_msg *m)
         field_i64(w, m->u.unlock.user_id);
         field_i64(w, m->u.unlock.time_s);
         break;
+    case LOCK_CMD_SECURE_UNLOCKED:
+        field_i64(w, m->u.secure_unlocked.result);
+        field_i64(w, m->u.secure_unlocked.trip_id);
+        field_i64(w, m->u.secure_unlocked.time_s);
+        break;
+    case LOCK_CMD_SECURE_UNLOCK:
+        field_i64(w, m->u.secure_unlock.trip_id);
+        field_i64(w, m->u.secure_unlock.user_id);
+        field_i64(w, m->u.secure_unlock.expires_s);
+        break;
     case LOCK_CMD_UNKNOWN:
         for (size_t i = 0; i < m->n_values; i++)
             field_str(w, m->values[i]);
@@ -242,10 +303,24 @@ static void put_payload(struct writer *w, const struct lock_msg *m)
     }
 }
 
-enum err lock_build_msg(const struct lock_msg *m, char *out, size_t cap,
-                        size_t *len, struct err_detail *d)
+/*
+ * Appends ",<mac>" in the secure dialect: the MAC of the frame so far, from
+ * its '*' through that ','.
+ */
+static void put_mac(struct writer *w, const unsigned char *key)
 {
-    enum err e = check_header(&m->hdr, d);
+    put_c(w, ',');
+    if (w->is_full)
+        return;
+    char hex[LOCK_MAC_HEX_LEN + 1];
+    lock__mac_hex(key, w->buf + w->frame_start, w->len - w->frame_start, hex);
+    put(w, hex, LOCK_MAC_HEX_LEN);
+}
+
+enum err lock__build(const struct lock_msg *m, const unsigned char *key,
+                     char *out, size_t cap, size_t *len, struct err_detail *d)
+{
+    enum err e = check_header(&m->hdr, key, d);
     if (e == ERR_OK)
         e = check_direction(m, d);
     if (e == ERR_OK)
@@ -261,6 +336,8 @@ enum err lock_build_msg(const struct lock_msg *m, char *out, size_t cap,
     put_head(&w, &m->hdr,
              has_raw_name ? m->name : str_from_cstr(lock_cmd_name(m->cmd)));
     put_payload(&w, m);
+    if (m->hdr.dialect == LOCK_DIALECT_SECURE)
+        put_mac(&w, key);
     put_c(&w, '#');
     size_t frame_len = w.len - w.frame_start;
     put_c(&w, '\n');
@@ -273,6 +350,12 @@ enum err lock_build_msg(const struct lock_msg *m, char *out, size_t cap,
     memcpy(out, w.buf, w.len);
     *len = w.len;
     return ERR_OK;
+}
+
+enum err lock_build_msg(const struct lock_msg *m, char *out, size_t cap,
+                        size_t *len, struct err_detail *d)
+{
+    return lock__build(m, NULL, out, cap, len, d);
 }
 
 enum err lock_build_cmd(const struct lock_header *h, struct str name,

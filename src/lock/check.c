@@ -170,6 +170,22 @@ enum err lock__check_payload(const struct lock_msg *m, struct err_detail *d)
         if (e == ERR_OK)
             e = check_user_time(m, m->u.unlock.user_id, m->u.unlock.time_s, d);
         return e;
+    case LOCK_CMD_SECURE_UNLOCKED: {
+        const struct lock_secure_unlocked *p = &m->u.secure_unlocked;
+        e = in_range(m, "trip_id", p->trip_id, 1, INT64_MAX, d);
+        if (e == ERR_OK)
+            e = in_range(m, "time", p->time_s, 0, INT64_MAX, d);
+        return e;
+    }
+    case LOCK_CMD_SECURE_UNLOCK: {
+        const struct lock_secure_unlock *p = &m->u.secure_unlock;
+        e = in_range(m, "trip_id", p->trip_id, 1, INT64_MAX, d);
+        if (e == ERR_OK)
+            e = in_range(m, "user_id", p->user_id, 0, INT64_MAX, d);
+        if (e == ERR_OK)
+            e = in_range(m, "expires_s", p->expires_s, 0, INT64_MAX, d);
+        return e;
+    }
     case LOCK_CMD_POSITION_REQUEST:
         return ERR_OK;
     case LOCK_CMD_UNKNOWN:

@@ -303,6 +303,28 @@ static enum err decode_values(struct lock_msg *m, struct err_detail *d)
             p->key = m->values[0];
         return e;
     }
+    case LOCK_CMD_SECURE_UNLOCKED: {
+        struct lock_secure_unlocked *p = &m->u.secure_unlocked;
+        e = need(m, 3, d);
+        if (e == ERR_OK)
+            e = get_i64(m, 0, "result", &p->result, d);
+        if (e == ERR_OK)
+            e = get_i64(m, 1, "trip_id", &p->trip_id, d);
+        if (e == ERR_OK)
+            e = get_i64(m, 2, "time", &p->time_s, d);
+        return e;
+    }
+    case LOCK_CMD_SECURE_UNLOCK: {
+        struct lock_secure_unlock *p = &m->u.secure_unlock;
+        e = need(m, 3, d);
+        if (e == ERR_OK)
+            e = get_i64(m, 0, "trip_id", &p->trip_id, d);
+        if (e == ERR_OK)
+            e = get_i64(m, 1, "user_id", &p->user_id, d);
+        if (e == ERR_OK)
+            e = get_i64(m, 2, "expires_s", &p->expires_s, d);
+        return e;
+    }
     case LOCK_CMD_UNKNOWN:
     case LOCK_CMD_POSITION_REQUEST:
     case LOCK_CMD_ACK:

@@ -3,14 +3,20 @@
  * The lock codec's front half: the stream framer that cuts frames out of a
  * receive buffer, and the frame parser that checks the bytes, splits the
  * fields, decodes the header and classifies the command. Payloads are
- * decoded in decode.c.
+ * decoded in decode.c. The MAC of the secure dialect is checked in
+ * secure.c, not here.
  */
 #include "base/sys.h"
 #include "lock/lock.h"
 #include "lock/lock_int.h"
 
-/* Header tag, vendor, IMEI, stamp, name, then the values. */
-#define FIELDS_MAX (LOCK_VALUES_MAX + 5)
+/*
+ * Header tag, vendor, IMEI, stamp or counter, name, the values, and the MAC
+ * of the secure dialect.
+ */
+#define FIELDS_MAX (LOCK_VALUES_MAX + 6)
+/* The digits of LOCK_COUNTER_MAX. */
+#define COUNTER_DIGITS_MAX 19
 
 static bool is_filler(char c)
 {
@@ -79,6 +85,8 @@ const char *lock_cmd_name(enum lock_cmd cmd)
         return "R0";
     case LOCK_CMD_UNLOCKED:
     case LOCK_CMD_UNLOCK:
+    case LOCK_CMD_SECURE_UNLOCKED:
+    case LOCK_CMD_SECURE_UNLOCK:
         return "L0";
     case LOCK_CMD_LOCKED:
         return "L1";
@@ -94,10 +102,30 @@ bool lock_msg_needs_ack(const struct lock_msg *m)
     if (m->hdr.is_to_lock)
         return false;
     return m->cmd == LOCK_CMD_UNLOCKED || m->cmd == LOCK_CMD_LOCKED ||
-           m->cmd == LOCK_CMD_ALARM || m->cmd == LOCK_CMD_FAULT;
+           m->cmd == LOCK_CMD_ALARM || m->cmd == LOCK_CMD_FAULT ||
+           m->cmd == LOCK_CMD_SECURE_UNLOCKED;
 }
 
-/* The kind of a frame from its direction, command name and value count. */
+/*
+ * The kind of a secure frame: as in Omni, except that there is no R0 key
+ * exchange (R0 is unknown) and L0 is the secure unlock or its result.
+ */
+static enum lock_cmd classify_secure(enum lock_cmd omni)
+{
+    switch (omni) {
+    case LOCK_CMD_KEY:
+    case LOCK_CMD_KEY_REQUEST:
+        return LOCK_CMD_UNKNOWN;
+    case LOCK_CMD_UNLOCKED:
+        return LOCK_CMD_SECURE_UNLOCKED;
+    case LOCK_CMD_UNLOCK:
+        return LOCK_CMD_SECURE_UNLOCK;
+    default:
+        return omni;
+    }
+}
+
+/* The kind of an Omni frame from its direction, name and value count. */
 static enum lock_cmd classify(bool is_to_lock, struct str name, size_t n)
 {
     static const struct {
@@ -174,6 +202,8 @@ static enum err parse_header(const struct str *f, struct lock_header *h,
         {"CMDR", LOCK_DIALECT_CMDR, false, false},
         {"SCOS", LOCK_DIALECT_SCOR, true, false},
         {"CMDS", LOCK_DIALECT_CMDR, true, false},
+        {"SCSR", LOCK_DIALECT_SECURE, false, false},
+        {"SCSS", LOCK_DIALECT_SECURE, true, false},
     };
     size_t t = 0;
     while (t < ARRAY_LEN(tags) && !str_eq_cstr(f[0], tags[t].tag))
@@ -206,6 +236,26 @@ static bool is_stamp(struct str s)
     return s.len == LOCK_STAMP_LEN && str_is_digits(s);
 }
 
+/*
+ * Decodes a secure-dialect counter: canonical decimal (no sign, no leading
+ * zero) from 1 to LOCK_COUNTER_MAX.
+ */
+static enum err parse_counter(struct str s, uint64_t *counter,
+                              struct err_detail *d)
+{
+    uint64_t v = 0;
+    bool ok =
+        str_is_digits(s) && s.len <= COUNTER_DIGITS_MAX && s.ptr[0] != '0';
+    for (size_t i = 0; ok && i < s.len; i++)
+        v = v * 10 + (uint64_t)(s.ptr[i] - '0'); /* < 10^19 < 2^64 */
+    if (!ok || v > LOCK_COUNTER_MAX)
+        return err_set(d, ERR_INVALID, "counter",
+                       "counter '%.*s' is not a decimal from 1 to 2^63-1",
+                       LOCK__QUOTE(s));
+    *counter = v;
+    return ERR_OK;
+}
+
 enum err lock_msg_parse(struct str frame, struct lock_msg *out,
                         struct err_detail *d)
 {
@@ -236,20 +286,37 @@ enum err lock_msg_parse(struct str frame, struct lock_msg *out,
     if (e != ERR_OK)
         return e;
 
-    /* CMDR always has a stamp; SCOR may, if a command follows it. */
+    /*
+     * The secure dialect has a counter where the stamp may be and ends in
+     * the MAC; CMDR always has a stamp; SCOR may, if a command follows it.
+     */
     size_t at = 3;
-    if (m.hdr.dialect == LOCK_DIALECT_CMDR) {
+    bool is_secure = m.hdr.dialect == LOCK_DIALECT_SECURE;
+    if (is_secure) {
+        if (nf < 6)
+            return err_set(d, ERR_INVALID, "frame",
+                           "secure frame has %zu fields, needs a header tag, "
+                           "vendor, imei, counter, command and mac",
+                           nf);
+        e = parse_counter(f[3], &m.hdr.counter, d);
+        if (e != ERR_OK)
+            return e;
+        nf--;
+        m.mac = f[nf];
+        if (!lock__is_mac(m.mac))
+            return err_set(d, ERR_INVALID, "mac",
+                           "mac '%.*s' is not %d lowercase hex digits",
+                           LOCK__QUOTE(m.mac), LOCK_MAC_HEX_LEN);
+        at = 4;
+    } else if (m.hdr.dialect == LOCK_DIALECT_CMDR ||
+               (nf > 4 && is_stamp(f[3]))) {
         if (!is_stamp(f[3]))
             return err_set(d, ERR_INVALID, "stamp",
                            "stamp '%.*s' is not %d digits", LOCK__QUOTE(f[3]),
                            LOCK_STAMP_LEN);
-        at = 4;
-    } else if (nf > 4 && is_stamp(f[3])) {
-        at = 4;
-    }
-    if (at == 4) {
         m.hdr.has_stamp = true;
         memcpy(m.hdr.stamp, f[3].ptr, LOCK_STAMP_LEN);
+        at = 4;
     }
     if (at >= nf)
         return err_set(d, ERR_INVALID, "command", "frame has no command");
@@ -266,6 +333,8 @@ enum err lock_msg_parse(struct str frame, struct lock_msg *out,
         m.values[i] = f[at + 1 + i];
 
     m.cmd = classify(m.hdr.is_to_lock, m.name, m.n_values);
+    if (is_secure)
+        m.cmd = classify_secure(m.cmd);
     e = lock__decode_payload(&m, d);
     if (e != ERR_OK)
         return e;

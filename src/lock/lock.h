@@ -3,7 +3,8 @@
  * The Omni smart-lock protocol codec: a stream framer for a connection's
  * receive buffer, a decoder from one frame to a typed message, and builders
  * for both directions (server to lock for the gateway, lock to server for
- * the simulator and the tests). Pure: no I/O, no clock, no printing.
+ * the simulator and the tests), plus spoke's secure dialect (a counter and
+ * an HMAC in every frame). Pure: no I/O, no clock, no printing.
  * docs/internals/lock.md describes the grammar and the limits.
  */
 #ifndef LOCK_LOCK_H
@@ -17,7 +18,10 @@
 #define LOCK_FRAME_MAX 512
 /* Most values after the command name in one frame. */
 #define LOCK_VALUES_MAX 32
-/* Longest vendor code ("OM"), command name ("Q0") and one-time key. */
+/*
+ * Longest vendor code ("OM"), command name ("Q0") and one-time key (the
+ * Omni R0 key, not the secret of the secure dialect: see LOCK_KEY_BYTES).
+ */
 #define LOCK_VENDOR_MAX 8
 #define LOCK_NAME_MAX 8
 #define LOCK_KEY_MAX 32
@@ -27,6 +31,12 @@
 #define LOCK_IMEI_MAX UINT64_C(999999999999999)
 /* Room for a server-to-lock frame: 0xFF 0xFF, the frame and "\n". */
 #define LOCK_BUILD_MAX (LOCK_FRAME_MAX + 3)
+/* The secret of a lock in the secure dialect: an HMAC-SHA-256 key. */
+#define LOCK_KEY_BYTES 32
+/* The MAC of a secure frame on the wire: 16 bytes as lowercase hex. */
+#define LOCK_MAC_HEX_LEN 32
+/* Secure-dialect counters run from 1 to this (2^63 - 1). */
+#define LOCK_COUNTER_MAX UINT64_C(9223372036854775807)
 
 /* ---- framing ---------------------------------------------------------- */
 
@@ -66,25 +76,37 @@ enum lock_scan lock_frame_scan(const char *buf, size_t len, size_t max_len,
 
 /* ---- messages --------------------------------------------------------- */
 
-/* The two header families; *HBCR is an older name for *SCOR. */
+/*
+ * The header families; *HBCR is an older name for *SCOR. The two Omni
+ * dialects authenticate nothing; the secure one carries a counter and a MAC
+ * (see lock_secure_verify).
+ */
 enum lock_dialect {
-    LOCK_DIALECT_SCOR, /* *SCOR up, *SCOS down; optional stamp */
-    LOCK_DIALECT_CMDR, /* *CMDR up, *CMDS down; stamp after the IMEI */
+    LOCK_DIALECT_SCOR,   /* *SCOR up, *SCOS down; optional stamp */
+    LOCK_DIALECT_CMDR,   /* *CMDR up, *CMDS down; stamp after the IMEI */
+    LOCK_DIALECT_SECURE, /* *SCSR up, *SCSS down; counter after the IMEI */
 };
 
 /*
  * The header of a frame, copied out of it so that a session can keep it and
  * echo it in replies. Builders ignore is_to_lock (the builder chosen sets
- * the direction); is_legacy only matters to lock-to-server frames.
+ * the direction); is_legacy only matters to lock-to-server frames of the
+ * SCOR dialect.
  */
 struct lock_header {
     enum lock_dialect dialect;
-    bool is_to_lock; /* the frame was *SCOS or *CMDS (server to lock) */
+    bool is_to_lock; /* the frame was *SCOS, *CMDS or *SCSS (to a lock) */
     bool is_legacy;  /* the frame was *HBCR */
-    bool has_stamp;  /* always true in LOCK_DIALECT_CMDR */
+    bool has_stamp;  /* always true in CMDR, always false in SECURE */
     char vendor[LOCK_VENDOR_MAX + 1]; /* 1..8 alphanumerics, NUL-ended */
     char stamp[LOCK_STAMP_LEN + 1];   /* 12 digits, NUL-ended, if has_stamp */
     uint64_t imei;                    /* 0..LOCK_IMEI_MAX, 15 digits */
+    /*
+     * LOCK_DIALECT_SECURE only: the frame's counter, 1..LOCK_COUNTER_MAX.
+     * The sender's counter for its direction and lock; it must strictly
+     * increase, which the gateway checks (the codec keeps no state).
+     */
+    uint64_t counter;
 };
 
 /* Message kinds; the comment gives the command name on the wire. */
@@ -104,6 +126,13 @@ enum lock_cmd {
     LOCK_CMD_UNLOCK,           /* L0 with a key: unlock now */
     LOCK_CMD_POSITION_REQUEST, /* D0 with no values */
     LOCK_CMD_ACK,              /* L0, L1, W0 or E0 with no values */
+    /*
+     * The secure dialect's unlock, which replaces R0 and the Omni L0 there
+     * (R0 is LOCK_CMD_UNKNOWN in that dialect, and the Omni kinds KEY,
+     * UNLOCKED, KEY_REQUEST and UNLOCK never occur in it).
+     */
+    LOCK_CMD_SECURE_UNLOCKED, /* L0 from the lock: the result */
+    LOCK_CMD_SECURE_UNLOCK,   /* L0 from the server: unlock for a trip */
 };
 
 /* The operation an R0 key is for. */
@@ -202,11 +231,30 @@ struct lock_unlock {
 };
 
 /*
+ * L0 from the server in the secure dialect: a single-use unlock bound to
+ * the lock (the header), the trip and an expiry. The lock must refuse it
+ * after expires_s or if it has seen trip_id before.
+ */
+struct lock_secure_unlock {
+    int64_t trip_id;   /* >= 1 */
+    int64_t user_id;   /* >= 0 */
+    int64_t expires_s; /* unix seconds, >= 0 */
+};
+
+/* L0 from the lock in the secure dialect: the outcome of an unlock. */
+struct lock_secure_unlocked {
+    int64_t result;  /* 0 opened, anything else a failure code */
+    int64_t trip_id; /* >= 1, the trip of the unlock it answers */
+    int64_t time_s;  /* unix seconds, >= 0 */
+};
+
+/*
  * One decoded frame. name and values are the raw fields after the header,
  * borrowed from the frame, for every command; u holds the typed payload for
  * the kinds that have one (none for LOCK_CMD_UNKNOWN,
  * LOCK_CMD_POSITION_REQUEST and LOCK_CMD_ACK). Values beyond the ones a
- * command defines are kept in values and otherwise ignored.
+ * command defines are kept in values and otherwise ignored. In the secure
+ * dialect the last field is the MAC: it is in mac, not in values.
  */
 struct lock_msg {
     struct lock_header hdr;
@@ -214,6 +262,12 @@ struct lock_msg {
     struct str name;
     size_t n_values;
     struct str values[LOCK_VALUES_MAX];
+    /*
+     * LOCK_DIALECT_SECURE: the LOCK_MAC_HEX_LEN lowercase hex digits of the
+     * MAC as received, borrowed, not verified; {NULL, 0} in other dialects
+     * and ignored by the builders (they compute it).
+     */
+    struct str mac;
     union {
         struct lock_sign_in sign_in;
         struct lock_heartbeat heartbeat;
@@ -225,15 +279,22 @@ struct lock_msg {
         struct lock_locked locked;
         struct lock_key_request key_request;
         struct lock_unlock unlock;
+        struct lock_secure_unlock secure_unlock;
+        struct lock_secure_unlocked secure_unlocked;
     } u;
 };
 
 /*
  * Decodes one frame (as found by lock_frame_scan; trailing CR/LF allowed)
- * of either direction into *out. The header gives the direction; the
- * command name and the direction give the kind. Slices in *out borrow from
- * frame. *out is untouched on failure, and d (may be NULL) says why, with
- * the offending field's name in d->field. Thread-safe.
+ * of either direction and any dialect into *out. The header gives the
+ * dialect and the direction; the command name, the dialect and the
+ * direction give the kind. Slices in *out borrow from frame. *out is
+ * untouched on failure, and d (may be NULL) says why, with the offending
+ * field's name in d->field. Thread-safe.
+ *
+ * A secure frame (*SCSR, *SCSS) is decoded but NOT authenticated: the
+ * parser has no key. Call lock_secure_verify on the same bytes, and check
+ * the counter, before acting on it.
  *
  * Returns ERR_OK, or:
  * - ERR_TOO_BIG: the frame is longer than LOCK_FRAME_MAX, or it has more
@@ -241,8 +302,11 @@ struct lock_msg {
  * - ERR_INVALID: no '*' ... '#', a byte
  *   that is not printable ASCII, an unknown header tag, a bad vendor code,
  *   an IMEI that is not 15 digits, a bad stamp in the CMDR dialect, a bad
- *   command name, missing values, a non-numeric value where a number is
- *   required, or a value out of its range (see the payload structs).
+ *   counter ("counter": not 1..LOCK_COUNTER_MAX in canonical decimal) or
+ *   MAC field ("mac": not LOCK_MAC_HEX_LEN lowercase hex digits) in the
+ *   secure dialect, a bad command name, missing values, a non-numeric
+ *   value where a number is required, or a value out of its range (see the
+ *   payload structs).
  */
 enum err lock_msg_parse(struct str frame, struct lock_msg *out,
                         struct err_detail *d);
@@ -255,7 +319,8 @@ const char *lock_cmd_name(enum lock_cmd cmd);
 
 /*
  * True if the server must acknowledge the lock-to-server report m (with
- * lock_build_ack): L0, L1, W0 and E0.
+ * lock_build_ack, or lock_build_secure_ack in the secure dialect): L0, L1,
+ * W0 and E0.
  */
 bool lock_msg_needs_ack(const struct lock_msg *m);
 
@@ -273,7 +338,10 @@ bool lock_msg_needs_ack(const struct lock_msg *m);
  *   always does), or the frame would be longer than LOCK_FRAME_MAX;
  * - ERR_INVALID: a bad header (vendor, IMEI over LOCK_IMEI_MAX, stamp
  *   missing in the CMDR dialect or not 12 digits), a kind that does not
- *   go in that direction, or a payload the decoder would reject.
+ *   go in that direction or that dialect, or a payload the decoder would
+ *   reject. The builders of this section have no key, so a header of the
+ *   secure dialect is ERR_INVALID too (field "key"): use the
+ *   lock_build_secure* builders below.
  */
 
 /*
@@ -327,6 +395,76 @@ enum err lock_build_position_request(const struct lock_header *h, char *out,
  */
 enum err lock_build_ack(const struct lock_msg *report, char *out, size_t cap,
                         size_t *len, struct err_detail *d);
+
+/* ---- the secure dialect ----------------------------------------------- */
+
+/*
+ * A secure frame is "*SCSR,<vendor>,<imei>,<counter>,<name>[,<value>...],
+ * <mac>#" from a lock and 0xFF 0xFF "*SCSS,...#\n" from the server, where
+ * <mac> is the first 16 bytes, as 32 lowercase hex digits, of
+ * HMAC-SHA-256(key, every byte from the '*' through the ',' before <mac>).
+ * The key is the lock's LOCK_KEY_BYTES secret, borrowed for the call only.
+ * These functions use libsodium's HMAC-SHA-256, which needs no
+ * sodium_init().
+ */
+
+/*
+ * Checks the MAC of the secure frame frame (as found by lock_frame_scan:
+ * from '*' to '#', trailing CR/LF allowed) with key, comparing in constant
+ * time. It checks only the MAC: lock_msg_parse checks the syntax, and the
+ * caller checks that the counter increased. d may be NULL. Thread-safe.
+ *
+ * Returns ERR_OK if the MAC matches, or:
+ * - ERR_TOO_BIG: the frame is longer than LOCK_FRAME_MAX;
+ * - ERR_INVALID with d->code "not_secure": the frame does not start with
+ *   "*SCSR," or "*SCSS," (an Omni frame, or no frame at all);
+ * - ERR_INVALID with d->code "bad_mac": the frame does not end in '#', its
+ *   last field is not LOCK_MAC_HEX_LEN lowercase hex digits, or the MAC
+ *   does not match (tampered, or made with another key);
+ * - ERR_INVALID with d->code "no_key": key is NULL.
+ */
+enum err lock_secure_verify(struct str frame,
+                            const unsigned char key[LOCK_KEY_BYTES],
+                            struct err_detail *d);
+
+/*
+ * Builds m in the secure dialect with m->hdr.counter, in the direction of
+ * m->hdr.is_to_lock, and appends the MAC made with key: the secure
+ * lock_build_msg (same payload rules; m->mac is ignored). So
+ * lock_build_secure after lock_msg_parse rebuilds a secure frame, with a
+ * MAC that verifies with key. Besides the errors of every builder,
+ * ERR_INVALID if m->hdr.dialect is not LOCK_DIALECT_SECURE ("dialect"),
+ * key is NULL ("key"), the counter is not 1..LOCK_COUNTER_MAX ("counter"),
+ * has_stamp is set ("stamp"), or the kind is one of the Omni unlock
+ * exchange (LOCK_CMD_KEY, LOCK_CMD_UNLOCKED, LOCK_CMD_KEY_REQUEST,
+ * LOCK_CMD_UNLOCK: "command").
+ */
+enum err lock_build_secure(const struct lock_msg *m,
+                           const unsigned char key[LOCK_KEY_BYTES], char *out,
+                           size_t cap, size_t *len, struct err_detail *d);
+
+/*
+ * Builds the server's acknowledgement of the secure lock-to-server report:
+ * its command name with no values, with the server's next counter for
+ * this lock, MACed with key. ERR_INVALID also if report is not a
+ * lock-to-server frame of the secure dialect.
+ */
+enum err lock_build_secure_ack(const struct lock_msg *report, uint64_t counter,
+                               const unsigned char key[LOCK_KEY_BYTES],
+                               char *out, size_t cap, size_t *len,
+                               struct err_detail *d);
+
+/*
+ * Builds the single-use unlock L0,<trip_id>,<user_id>,<expires_s> for the
+ * lock of h (secure dialect, with the server's next counter in
+ * h->counter). trip_id >= 1, user_id >= 0, expires_s (unix seconds) >= 0.
+ * The lock answers with an L0 (LOCK_CMD_SECURE_UNLOCKED) for trip_id.
+ */
+enum err lock_build_secure_unlock(const struct lock_header *h, int64_t trip_id,
+                                  int64_t user_id, int64_t expires_s,
+                                  const unsigned char key[LOCK_KEY_BYTES],
+                                  char *out, size_t cap, size_t *len,
+                                  struct err_detail *d);
 
 /* ---- conversions ------------------------------------------------------ */
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Helpers shared by the files of the lock codec: calendar arithmetic for
- * the protocol's UTC fields, digit writing, and the payload decoder and
- * checker used by both the parser and the builders.
+ * the protocol's UTC fields, digit writing, the payload decoder and checker
+ * used by both the parser and the builders, and the secure dialect's MAC.
  */
 #ifndef LOCK_LOCK_INT_H
 #define LOCK_LOCK_INT_H
@@ -62,6 +62,26 @@ enum err lock__decode_payload(struct lock_msg *m, struct err_detail *d);
  * over LOCK_VALUES_MAX.
  */
 enum err lock__check_payload(const struct lock_msg *m, struct err_detail *d);
+
+/*
+ * The builder behind every lock_build_* function: checks m (header, kind
+ * for the direction and dialect, payload) and writes its frame. key is
+ * NULL for the Omni builders; a secure header needs it, and the MAC made
+ * with it is appended. Errors as documented for the builders in lock.h.
+ */
+enum err lock__build(const struct lock_msg *m, const unsigned char *key,
+                     char *out, size_t cap, size_t *len, struct err_detail *d);
+
+/*
+ * Writes the MAC of the secure dialect over p[0..n) (the frame from '*'
+ * through the ',' before the MAC) as LOCK_MAC_HEX_LEN lowercase hex digits
+ * and a NUL into hex.
+ */
+void lock__mac_hex(const unsigned char key[LOCK_KEY_BYTES], const char *p,
+                   size_t n, char hex[LOCK_MAC_HEX_LEN + 1]);
+
+/* True if s is exactly LOCK_MAC_HEX_LEN lowercase hex digits. */
+bool lock__is_mac(struct str s);
 
 /*
  * printf arguments for quoting the slice s in a message as '%.*s': at most

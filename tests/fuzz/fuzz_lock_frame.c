@@ -97,6 +97,11 @@ static void check_same(const struct lock_msg *a, const struct lock_msg *b)
         REQUIRE(a->u.unlock.user_id == b->u.unlock.user_id);
         REQUIRE(a->u.unlock.time_s == b->u.unlock.time_s);
         break;
+    case LOCK_CMD_SECURE_UNLOCK:
+    case LOCK_CMD_SECURE_UNLOCKED:
+        /* Secure frames need a key to rebuild: fuzz_lock_secure checks. */
+        REQUIRE(false);
+        break;
     case LOCK_CMD_UNKNOWN:
         REQUIRE(a->n_values == b->n_values);
         for (size_t i = 0; i < a->n_values; i++)
@@ -136,6 +141,15 @@ static void check_frame(struct str frame)
         return;
     }
     REQUIRE(m.n_values <= LOCK_VALUES_MAX);
+    if (m.hdr.dialect == LOCK_DIALECT_SECURE) {
+        /* The keyless builders refuse it; fuzz_lock_secure does the rest. */
+        char out[LOCK_BUILD_MAX];
+        size_t len = 0;
+        REQUIRE(lock_build_msg(&m, out, sizeof(out), &len, &d) == ERR_INVALID);
+        REQUIRE(!lock_msg_needs_ack(&m) ||
+                lock_build_ack(&m, out, sizeof(out), &len, &d) == ERR_INVALID);
+        return;
+    }
 
     /* Whatever parses rebuilds, unless canonical numbers make it longer. */
     char out1[LOCK_BUILD_MAX];
