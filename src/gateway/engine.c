@@ -11,11 +11,19 @@
 #include "base/log.h"
 #include "lock/lock.h"
 #include "net/tcp.h"
+#include "base/clock.h"
+
+#include <sodium.h>
 
 #include <stdio.h>
 
 #define GW_SWEEP_MS 1000
 #define GW_OUT_MAX 8192
+/*
+ * Input kept unconsumed: a partial frame, or while the owner decides on a
+ * new session (workers), the frames that came with its first one.
+ */
+#define GW_IN_MAX (4 * LOCK_FRAME_MAX)
 
 enum unlock_step { UNLOCK_IDLE, UNLOCK_KEY_REQUESTED, UNLOCK_SENT };
 
@@ -29,9 +37,16 @@ struct session {
     struct lock_header hdr; /* latest header from the lock, for replies */
     size_t bad_frames;
     int64_t opened_ms;
-    bool asking; /* waiting for the owner's verdict; its input is held */
+    bool asking;      /* waiting for the owner's verdict; its input is held */
+    bool has_verdict; /* the owner's answer, until the session is admitted */
+    struct gateway_admission verdict;
+    bool secure; /* the lock speaks the secure dialect */
+    unsigned char key[GATEWAY_KEY_BYTES];
+    uint64_t rx_counter; /* highest counter accepted from the lock */
+    uint64_t tx_counter; /* highest counter sent to it */
     enum unlock_step unlock;
     int64_t unlock_user;
+    int64_t unlock_trip;
     int64_t unlock_time_s;
 };
 
@@ -79,19 +94,30 @@ static void bad_frame(struct session *s, const char *why)
 }
 
 /* Binds an unauthenticated session to imei; false if it must close. */
-static void reject(struct session *s, uint64_t imei)
+/* Refuses the session's lock (why: for the log) and closes it. */
+static void reject(struct session *s, uint64_t imei, const char *why)
 {
     s->gw->stats.rejected++;
     s->imei = imei;
-    log_emit(LOG_WARN, "lock_unknown",
-             LOG_FIELDS(LOG_I64("imei", (int64_t)imei)));
+    log_emit(
+        LOG_WARN, "lock_refused",
+        LOG_FIELDS(LOG_I64("imei", (int64_t)imei), LOG_STR("reason", why)));
     net_conn_close(s->nc, NET_CLOSE_LOCAL);
 }
 
-/* Binds the session to imei, replacing an older session of the lock. */
-static void admit(struct session *s, uint64_t imei)
+/*
+ * Binds the session to imei as the owner allowed (a), replacing an older
+ * session of the lock.
+ */
+static void admit(struct session *s, uint64_t imei,
+                  const struct gateway_admission *a)
 {
     struct gateway__engine *gw = s->gw;
+    s->secure = a->secure;
+    if (a->secure) {
+        memcpy(s->key, a->key, sizeof(s->key));
+        s->rx_counter = a->rx_counter;
+    }
     struct session *old = imap_get(&gw->by_imei, imei);
     if (old) {
         /* The lock reconnected: the new session wins. */
@@ -106,53 +132,111 @@ static void admit(struct session *s, uint64_t imei)
     gw->ops->online(gw->ctx, imei, true);
 }
 
-enum sign_in { SIGNED_IN, SIGN_IN_REFUSED, SIGN_IN_ASKED };
-
 /*
- * A new session's first valid frame names imei: the owner decides, at once
- * (is_known) or later (ask, then gateway__engine_verdict); meanwhile the
- * session's input is held, unread.
+ * Asks the owner about the lock imei a new session names; its input is held,
+ * unread, until gateway__engine_verdict.
  */
-static enum sign_in sign_in(struct session *s, uint64_t imei)
+static void ask_owner(struct session *s, uint64_t imei, bool secure)
 {
     struct gateway__engine *gw = s->gw;
-    if (gw->ask) {
-        struct session *prev = imap_get(&gw->asking, imei);
-        if (prev) {
-            /* A newer connection of the lock asks instead. */
-            imap_del(&gw->asking, imei);
-            prev->asking = false;
-            net_conn_close(prev->nc, NET_CLOSE_LOCAL);
-        }
-        s->asking = true;
-        s->imei = imei;
-        imap_put(&gw->asking, imei, s);
-        net_conn_read_enable(s->nc, false);
-        gw->ask(gw->ctx, imei);
-        return SIGN_IN_ASKED;
+    struct session *prev = imap_get(&gw->asking, imei);
+    if (prev) {
+        /* A newer connection of the lock asks instead. */
+        imap_del(&gw->asking, imei);
+        prev->asking = false;
+        net_conn_close(prev->nc, NET_CLOSE_LOCAL);
     }
-    if (!gw->ops->is_known(gw->ctx, imei)) {
-        reject(s, imei);
-        return SIGN_IN_REFUSED;
-    }
-    admit(s, imei);
-    return SIGNED_IN;
+    s->asking = true;
+    s->imei = imei;
+    imap_put(&gw->asking, imei, s);
+    net_conn_read_enable(s->nc, false);
+    gw->ask(gw->ctx, imei, secure);
 }
 
 bool gateway__engine_verdict(struct gateway__engine *gw, uint64_t imei,
-                             bool known)
+                             const struct gateway_admission *a)
 {
     struct session *s = imap_del(&gw->asking, imei);
     if (!s)
         return false;
     s->asking = false;
-    if (!known) {
-        reject(s, imei);
+    if (!a->admit) {
+        reject(s, imei, "not admitted");
         return true;
     }
-    admit(s, imei);
-    /* The held first frame is handed over again, now signed in. */
+    s->verdict = *a;
+    s->has_verdict = true;
+    /* The held first frame comes again and is checked against the verdict. */
     net_conn_read_enable(s->nc, true);
+    return true;
+}
+
+/*
+ * Checks a secure frame: its MAC under key and a counter above the last
+ * one accepted. The reason for a refusal goes to *why.
+ */
+static bool authentic(struct str frame, const struct lock_msg *m,
+                      const unsigned char *key, uint64_t rx_counter,
+                      const char **why)
+{
+    if (lock_secure_verify(frame, key, NULL) != ERR_OK) {
+        *why = "bad MAC (spoofed)";
+        return false;
+    }
+    if (m->hdr.counter <= rx_counter) {
+        *why = "counter not above the last (replayed or reordered)";
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The first frame of a session names its lock: the owner decides, at once
+ * (admit) or later (ask; the frame is held). A secure lock's frame must be
+ * authentic before the session may replace the lock's current one.
+ * Returns false if the frame is held; *ok tells whether to go on with it.
+ */
+static bool sign_in(struct session *s, struct str frame,
+                    const struct lock_msg *m, bool *ok)
+{
+    struct gateway__engine *gw = s->gw;
+    bool secure = m->hdr.dialect == LOCK_DIALECT_SECURE;
+    *ok = false;
+    if (!s->has_verdict) {
+        if (gw->ask) {
+            ask_owner(s, m->hdr.imei, secure);
+            return false;
+        }
+        gw->ops->admit(gw->ctx, m->hdr.imei, secure, &s->verdict);
+        s->has_verdict = true;
+    } else if (m->hdr.imei != s->imei) {
+        /* The answer was for the lock the first frame named. */
+        reject(s, m->hdr.imei, "frame for another lock");
+        return true;
+    }
+    const char *why = NULL;
+    if (!s->verdict.admit) {
+        reject(s, m->hdr.imei, "not admitted");
+        return true;
+    }
+    if (s->verdict.secure != secure) {
+        reject(s, m->hdr.imei,
+               secure ? "no key for the secure dialect"
+                      : "plain dialect refused");
+        return true;
+    }
+    if (secure &&
+        !authentic(frame, m, s->verdict.key, s->verdict.rx_counter, &why)) {
+        s->gw->stats.bad_frames++;
+        reject(s, m->hdr.imei, why);
+        return true;
+    }
+    /* Sign-in callbacks may reply already: they echo this header. */
+    s->hdr = m->hdr;
+    admit(s, m->hdr.imei, &s->verdict);
+    s->has_verdict = false;
+    sodium_memzero(&s->verdict, sizeof(s->verdict));
+    *ok = true;
     return true;
 }
 
@@ -210,7 +294,21 @@ static void handle_msg(struct session *s, const struct lock_msg *m)
                                                              : GATEWAY_REFUSED);
         }
         break;
+    case LOCK_CMD_SECURE_UNLOCKED:
+        /* Kept first: the frame must not count as new after a restart. */
+        gw->ops->counter(gw->ctx, s->imei, s->rx_counter);
+        if (s->unlock != UNLOCK_IDLE &&
+            m->u.secure_unlocked.trip_id == s->unlock_trip) {
+            s->unlock = UNLOCK_IDLE;
+            gw->ops->unlock_result(gw->ctx, s->imei, s->unlock_user,
+                                   m->u.secure_unlocked.result == 0
+                                       ? GATEWAY_UNLOCKED
+                                       : GATEWAY_REFUSED);
+        }
+        break;
     case LOCK_CMD_LOCKED:
+        if (s->secure)
+            gw->ops->counter(gw->ctx, s->imei, s->rx_counter);
         r.lock_closed = 1;
         gw->ops->report(gw->ctx, s->imei, &r);
         gw->ops->locked(gw->ctx, s->imei, m->u.locked.user_id,
@@ -219,6 +317,26 @@ static void handle_msg(struct session *s, const struct lock_msg *m)
     default:
         break; /* other commands carry nothing we use */
     }
+}
+
+/* The next counter of a frame to a secure lock: time-based, so that it
+ * grows across restarts without being stored. */
+static uint64_t next_tx(struct session *s)
+{
+    uint64_t now_us = (uint64_t)clock_wall_ms() * 1000;
+    s->tx_counter = MAX(s->tx_counter + 1, now_us);
+    return s->tx_counter;
+}
+
+static void send_ack(struct session *s, const struct lock_msg *m)
+{
+    char out[LOCK_BUILD_MAX];
+    size_t len;
+    enum err e = s->secure ? lock_build_secure_ack(m, next_tx(s), s->key, out,
+                                                   sizeof(out), &len, NULL)
+                           : lock_build_ack(m, out, sizeof(out), &len, NULL);
+    if (e == ERR_OK)
+        session_send(s, out, len);
 }
 
 /* Handles one frame; false if it is held (not consumed) for a verdict. */
@@ -230,27 +348,33 @@ static bool handle_frame(struct session *s, struct str frame)
         bad_frame(s, "malformed frame");
         return true;
     }
-    if (s->authed && m.hdr.imei != s->imei) {
+    if (!s->authed) {
+        bool ok;
+        if (!sign_in(s, frame, &m, &ok))
+            return false;
+        if (!ok)
+            return true;
+    } else if (m.hdr.imei != s->imei) {
         bad_frame(s, "frame for another lock");
         return true;
-    }
-    /* Replies echo the latest header; sign-in callbacks may reply already. */
-    s->hdr = m.hdr;
-    if (!s->authed) {
-        enum sign_in r = sign_in(s, m.hdr.imei);
-        if (r == SIGN_IN_ASKED)
-            return false;
-        if (r == SIGN_IN_REFUSED)
+    } else if ((m.hdr.dialect == LOCK_DIALECT_SECURE) != s->secure) {
+        bad_frame(s, "frame in the wrong dialect");
+        return true;
+    } else if (s->secure) {
+        const char *why;
+        if (!authentic(frame, &m, s->key, s->rx_counter, &why)) {
+            bad_frame(s, why);
             return true;
+        }
     }
+    if (s->secure)
+        s->rx_counter = m.hdr.counter;
+    /* Replies echo the latest header. */
+    s->hdr = m.hdr;
     s->gw->stats.frames++;
     /* Acknowledge before acting, as the lock retries until it sees one. */
-    if (lock_msg_needs_ack(&m)) {
-        char out[LOCK_BUILD_MAX];
-        size_t len;
-        if (lock_build_ack(&m, out, sizeof(out), &len, NULL) == ERR_OK)
-            session_send(s, out, len);
-    }
+    if (lock_msg_needs_ack(&m))
+        send_ack(s, &m);
     handle_msg(s, &m);
     return true;
 }
@@ -299,6 +423,8 @@ static void session_on_close(struct net_conn *nc, enum net_close_reason why)
     gw->nsessions--;
     if (s->asking && imap_get(&gw->asking, s->imei) == s)
         imap_del(&gw->asking, s->imei);
+    if (s->authed && s->secure)
+        gw->ops->counter(gw->ctx, s->imei, s->rx_counter);
     if (s->authed && imap_get(&gw->by_imei, s->imei) == s) {
         imap_del(&gw->by_imei, s->imei);
         gw->ops->online(gw->ctx, s->imei, false);
@@ -319,8 +445,7 @@ static void on_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
     struct session *s = xcalloc(1, sizeof(*s));
     s->gw = gw;
     s->opened_ms = net_loop_now_ms(gw->loop);
-    s->nc =
-        net_conn_new(gw->loop, fd, &session_ops, s, LOCK_FRAME_MAX, GW_OUT_MAX);
+    s->nc = net_conn_new(gw->loop, fd, &session_ops, s, GW_IN_MAX, GW_OUT_MAX);
     if (!s->nc) {
         xfree(s);
         return;
@@ -393,7 +518,7 @@ bool gateway__engine_is_online(const struct gateway__engine *gw, uint64_t imei)
 }
 
 enum err gateway__engine_unlock(struct gateway__engine *gw, uint64_t imei,
-                                int64_t user_id, int64_t now_s,
+                                int64_t user_id, int64_t trip_id, int64_t now_s,
                                 int64_t key_valid_s)
 {
     struct session *s = imap_get(&gw->by_imei, imei);
@@ -407,16 +532,31 @@ enum err gateway__engine_unlock(struct gateway__engine *gw, uint64_t imei,
     if (s->unlock == UNLOCK_KEY_REQUESTED && s->unlock_user != user_id)
         return ERR_BUSY;
     struct lock_header h = s->hdr;
-    if (h.dialect == LOCK_DIALECT_CMDR &&
-        lock_stamp_format(now_s, h.stamp) != ERR_OK)
-        return ERR_INTERNAL;
     char out[LOCK_BUILD_MAX];
     size_t len;
-    if (lock_build_unlock_request(&h, key_valid_s, user_id, now_s, out,
-                                  sizeof(out), &len, NULL) != ERR_OK)
-        return ERR_INTERNAL;
-    s->unlock = UNLOCK_KEY_REQUESTED;
+    if (s->secure) {
+        /*
+         * No key exchange: one command, bound to this lock (the MAC), this
+         * trip and an expiry, and single-use (the lock accepts each counter
+         * once).
+         */
+        h.counter = next_tx(s);
+        if (lock_build_secure_unlock(&h, trip_id, user_id, now_s + key_valid_s,
+                                     s->key, out, sizeof(out), &len,
+                                     NULL) != ERR_OK)
+            return ERR_INTERNAL;
+        s->unlock = UNLOCK_SENT;
+    } else {
+        if (h.dialect == LOCK_DIALECT_CMDR &&
+            lock_stamp_format(now_s, h.stamp) != ERR_OK)
+            return ERR_INTERNAL;
+        if (lock_build_unlock_request(&h, key_valid_s, user_id, now_s, out,
+                                      sizeof(out), &len, NULL) != ERR_OK)
+            return ERR_INTERNAL;
+        s->unlock = UNLOCK_KEY_REQUESTED;
+    }
     s->unlock_user = user_id;
+    s->unlock_trip = trip_id;
     s->unlock_time_s = now_s;
     session_send(s, out, len);
     return ERR_OK;

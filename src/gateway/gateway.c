@@ -81,17 +81,29 @@ static void send_imei(struct worker *w, enum gateway__msg type, uint64_t imei)
 }
 
 /* A worker asks whether a lock may connect: the owner decides. */
-static void hub_ask(struct worker *w, uint64_t imei)
+static void hub_ask(struct worker *w, uint64_t imei, bool secure)
 {
     struct gateway *gw = w->gw;
+    struct gateway_admission a = {0};
+    gw->ops->admit(gw->ctx, imei, secure, &a);
     struct gateway__msg_buf m;
     gateway__msg_begin(&m, GW_MSG_VERDICT);
     gateway__msg_u64(&m, imei);
-    bool known = gw->ops->is_known(gw->ctx, imei);
-    gateway__msg_u8(&m, known);
+    gateway__msg_u8(&m, a.admit);
+    gateway__msg_u8(&m, a.secure);
+    for (size_t i = 0; i < GATEWAY_KEY_BYTES; i++)
+        gateway__msg_u8(&m, a.key[i]);
+    gateway__msg_u64(&m, a.rx_counter);
     gateway__chan_send(w->chan, &m);
-    if (!known)
-        return;
+}
+
+/*
+ * A worker admitted a lock (after checking its first frame against the
+ * verdict): from now on it is the lock's owner.
+ */
+static void hub_online(struct worker *w, uint64_t imei)
+{
+    struct gateway *gw = w->gw;
     /* The newest session wins, as within one engine. */
     struct worker *prev = owner_of(gw, imei);
     if (prev && prev != w)
@@ -124,11 +136,13 @@ static void hub_on_msg(void *ctx, struct gateway__msg_buf *m)
     }
     uint64_t imei = gateway__msg_get_u64(m);
     if (m->type == GW_MSG_ASK) {
-        hub_ask(w, imei);
+        hub_ask(w, imei, gateway__msg_get_u8(m) != 0);
         return;
     }
     if (m->type == GW_MSG_ONLINE) {
-        if (gateway__msg_get_u8(m) == 0)
+        if (gateway__msg_get_u8(m))
+            hub_online(w, imei);
+        else
             hub_offline(w, imei);
         return;
     }
@@ -159,6 +173,9 @@ static void hub_on_msg(void *ctx, struct gateway__msg_buf *m)
                                    (enum gateway_unlock_outcome)outcome);
         break;
     }
+    case GW_MSG_COUNTER:
+        gw->ops->counter(gw->ctx, imei, gateway__msg_get_u64(m));
+        break;
     case GW_MSG_LOCKED: {
         int64_t user = (int64_t)gateway__msg_get_u64(m);
         int64_t ride_min = (int64_t)gateway__msg_get_u64(m);
@@ -386,10 +403,10 @@ bool gateway_is_online(const struct gateway *gw, uint64_t imei)
 }
 
 enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
-                        int64_t now_s, int64_t key_valid_s)
+                        int64_t trip_id, int64_t now_s, int64_t key_valid_s)
 {
     if (gw->engine)
-        return gateway__engine_unlock(gw->engine, imei, user_id, now_s,
+        return gateway__engine_unlock(gw->engine, imei, user_id, trip_id, now_s,
                                       key_valid_s);
     struct worker *w = owner_of(gw, imei);
     if (!w || !w->chan)
@@ -398,6 +415,7 @@ enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
     gateway__msg_begin(&m, GW_MSG_UNLOCK);
     gateway__msg_u64(&m, imei);
     gateway__msg_u64(&m, (uint64_t)user_id);
+    gateway__msg_u64(&m, (uint64_t)trip_id);
     gateway__msg_u64(&m, (uint64_t)now_s);
     gateway__msg_u64(&m, (uint64_t)key_valid_s);
     gateway__chan_send(w->chan, &m);

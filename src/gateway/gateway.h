@@ -48,10 +48,30 @@ enum gateway_unlock_outcome {
 
 void gateway_config_default(struct gateway_config *cfg);
 
+#define GATEWAY_KEY_BYTES 32
+
+/* The owner's answer to a lock that wants to connect. */
+struct gateway_admission {
+    bool admit;
+    bool secure; /* its frames must be in the secure dialect */
+    unsigned char key[GATEWAY_KEY_BYTES]; /* the lock's key, if secure */
+    uint64_t rx_counter; /* a secure frame must count above this */
+};
+
 /* What the gateway tells its owner. imei is the lock's; ctx is the owner's. */
 struct gateway_ops {
-    /* May this IMEI connect? Called once per new session. */
-    bool (*is_known)(void *ctx, uint64_t imei);
+    /*
+     * May this lock connect? secure says which dialect its first frame
+     * spoke. Fills out; called once per new session.
+     */
+    void (*admit)(void *ctx, uint64_t imei, bool secure,
+                  struct gateway_admission *out);
+    /*
+     * The highest counter accepted from a secure lock, for the owner to
+     * keep: after frames that change a trip (L0, L1), and when its session
+     * ends.
+     */
+    void (*counter)(void *ctx, uint64_t imei, uint64_t rx_counter);
     /* Sign-in, heartbeat or position: what the lock reported. */
     void (*report)(void *ctx, uint64_t imei, const struct core_bike_report *r);
     /* W0 alarm (fault false) or E0 fault (fault true) with its code. */
@@ -88,13 +108,15 @@ bool gateway_is_online(const struct gateway *gw, uint64_t imei);
 /*
  * Starts the unlock handshake with the lock: sends R0 (unlock, key valid
  * for key_valid_s, user_id, now_s), answers its key with L0, and reports the
- * outcome through ops->unlock_result. ERR_NOT_FOUND if the lock is not
- * connected; ERR_BUSY if an unlock for another user still waits for its
- * key. An unlock already sent is superseded (its owner gave up on it).
- * With workers, busy and offline may also come as an outcome later.
+ * outcome through ops->unlock_result. A secure lock instead gets one
+ * single-use L0 bound to trip_id and expiring at now_s + key_valid_s.
+ * ERR_NOT_FOUND if the lock is not connected; ERR_BUSY if an unlock for another
+ * user still waits for its key. An unlock already sent is superseded (its owner
+ * gave up on it). With workers, busy and offline may also come as an outcome
+ * later.
  */
 enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
-                        int64_t now_s, int64_t key_valid_s);
+                        int64_t trip_id, int64_t now_s, int64_t key_valid_s);
 
 /*
  * Gives up an unlock whose key the lock has not sent yet, so that a late key

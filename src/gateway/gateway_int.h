@@ -13,13 +13,16 @@
 
 struct gateway__engine;
 
-/* Asks the owner whether imei may connect (see gateway__engine_verdict). */
-typedef void gateway__engine_ask_fn(void *ctx, uint64_t imei);
+/*
+ * Asks the owner whether imei may connect, having spoken the secure dialect
+ * or not (see gateway__engine_verdict).
+ */
+typedef void gateway__engine_ask_fn(void *ctx, uint64_t imei, bool secure);
 
 /*
  * Serves lock sessions accepted on listen_fd (taken over; shared with other
  * processes is fine) on loop, reporting through ops. cfg is copied. A new
- * session is admitted by ops->is_known, or, if ask is not NULL, by asking:
+ * session is admitted by ops->admit, or, if ask is not NULL, by asking:
  * its input is then held until gateway__engine_verdict.
  */
 struct gateway__engine *gateway__engine_new(
@@ -27,17 +30,18 @@ struct gateway__engine *gateway__engine_new(
     const struct gateway_ops *ops, gateway__engine_ask_fn *ask, void *ctx);
 
 /*
- * The owner's answer for imei: the waiting session is admitted (known) or
- * closed. False if no session waits for imei any more.
+ * The owner's answer for imei: the waiting session is admitted as a says
+ * (if it spoke the dialect a expects) or closed. False if no session waits
+ * for imei any more.
  */
 bool gateway__engine_verdict(struct gateway__engine *e, uint64_t imei,
-                             bool known);
+                             const struct gateway_admission *a);
 /* Closes every session and the listener; NULL is a no-op. */
 void gateway__engine_free(struct gateway__engine *e);
 bool gateway__engine_is_online(const struct gateway__engine *e, uint64_t imei);
 /* As gateway_unlock. */
 enum err gateway__engine_unlock(struct gateway__engine *e, uint64_t imei,
-                                int64_t user_id, int64_t now_s,
+                                int64_t user_id, int64_t trip_id, int64_t now_s,
                                 int64_t key_valid_s);
 void gateway__engine_unlock_cancel(struct gateway__engine *e, uint64_t imei);
 /* Closes imei's session without telling the owner it went offline. */
@@ -51,8 +55,8 @@ void gateway__engine_stats(const struct gateway__engine *e,
  */
 enum gateway__msg {
     /* worker to gateway */
-    GW_MSG_ASK = 1,       /* imei u64: may this lock connect? */
-    GW_MSG_ONLINE,        /* imei u64, up u8 (0: the session closed) */
+    GW_MSG_ASK = 1,       /* imei u64, secure u8: may this lock connect? */
+    GW_MSG_ONLINE,        /* imei u64, up u8: admitted, or closed */
     GW_MSG_REPORT,        /* imei u64, has_pos u8, lat f64, lon f64,
                              battery i8, lock_closed i8 */
     GW_MSG_ALARM,         /* imei u64, code i32, fault u8 */
@@ -60,10 +64,12 @@ enum gateway__msg {
     GW_MSG_LOCKED,        /* imei u64, user i64, ride_min i64 */
     GW_MSG_STATS,         /* the worker's struct gateway_stats, 7 × u64 */
     /* gateway to worker */
-    GW_MSG_UNLOCK,  /* imei u64, user i64, now_s i64, key_valid_s i64 */
+    GW_MSG_UNLOCK,  /* imei u64, user i64, trip i64, now_s i64, valid_s i64 */
     GW_MSG_CANCEL,  /* imei u64 */
     GW_MSG_KICK,    /* imei u64: another session (or nobody) owns it */
-    GW_MSG_VERDICT, /* imei u64, known u8: the answer to GW_MSG_ASK */
+    GW_MSG_VERDICT, /* imei u64, admit u8, secure u8, key 32 × u8,
+                       rx_counter u64: the answer to GW_MSG_ASK */
+    GW_MSG_COUNTER, /* imei u64, rx_counter u64 (worker to gateway) */
 };
 
 #define GATEWAY__MSG_HEADER 3

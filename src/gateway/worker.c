@@ -81,25 +81,33 @@ static void w_locked(void *ctx, uint64_t imei, int64_t user, int64_t ride_min)
 
 static void w_online(void *ctx, uint64_t imei, bool up)
 {
-    /* Coming up was settled by the verdict; going down is news. */
     struct worker *w = ctx;
-    if (up)
-        return;
     struct gateway__msg_buf m;
     msg_for(&m, GW_MSG_ONLINE, imei);
-    gateway__msg_u8(&m, 0);
+    gateway__msg_u8(&m, up);
     gateway__chan_send(w->chan, &m);
 }
 
-static void w_ask(void *ctx, uint64_t imei)
+static void w_ask(void *ctx, uint64_t imei, bool secure)
 {
     struct worker *w = ctx;
     struct gateway__msg_buf m;
     msg_for(&m, GW_MSG_ASK, imei);
+    gateway__msg_u8(&m, secure);
+    gateway__chan_send(w->chan, &m);
+}
+
+static void w_counter(void *ctx, uint64_t imei, uint64_t rx_counter)
+{
+    struct worker *w = ctx;
+    struct gateway__msg_buf m;
+    msg_for(&m, GW_MSG_COUNTER, imei);
+    gateway__msg_u64(&m, rx_counter);
     gateway__chan_send(w->chan, &m);
 }
 
 static const struct gateway_ops worker_ops = {
+    .counter = w_counter,
     .report = w_report,
     .alarm = w_alarm,
     .unlock_result = w_unlock_result,
@@ -116,10 +124,11 @@ static void on_msg(void *ctx, struct gateway__msg_buf *m)
     switch (m->type) {
     case GW_MSG_UNLOCK: {
         int64_t user = (int64_t)gateway__msg_get_u64(m);
+        int64_t trip = (int64_t)gateway__msg_get_u64(m);
         int64_t now_s = (int64_t)gateway__msg_get_u64(m);
         int64_t valid_s = (int64_t)gateway__msg_get_u64(m);
         enum err e =
-            gateway__engine_unlock(w->engine, imei, user, now_s, valid_s);
+            gateway__engine_unlock(w->engine, imei, user, trip, now_s, valid_s);
         if (e == ERR_NOT_FOUND)
             unlock_result(w, imei, user, GATEWAY_OFFLINE);
         else if (e == ERR_BUSY)
@@ -135,14 +144,14 @@ static void on_msg(void *ctx, struct gateway__msg_buf *m)
         gateway__engine_kick(w->engine, imei);
         break;
     case GW_MSG_VERDICT: {
-        bool known = gateway__msg_get_u8(m) != 0;
-        /*
-         * The asking session closed meanwhile: unless an older one of the
-         * lock is still here, the gateway must not count it online.
-         */
-        if (!gateway__engine_verdict(w->engine, imei, known) && known &&
-            !gateway__engine_is_online(w->engine, imei))
-            w_online(w, imei, false);
+        struct gateway_admission a;
+        a.admit = gateway__msg_get_u8(m) != 0;
+        a.secure = gateway__msg_get_u8(m) != 0;
+        for (size_t i = 0; i < GATEWAY_KEY_BYTES; i++)
+            a.key[i] = gateway__msg_get_u8(m);
+        a.rx_counter = gateway__msg_get_u64(m);
+        /* The session says online itself once its first frame checks out. */
+        gateway__engine_verdict(w->engine, imei, &a);
         break;
     }
     default:

@@ -24,10 +24,19 @@ struct owner {
     int64_t user;
 };
 
-static bool is_known(void *ctx, uint64_t imei)
+static void admit(void *ctx, uint64_t imei, bool secure,
+                  struct gateway_admission *out)
 {
     (void)ctx;
-    return imei == KNOWN;
+    memset(out, 0, sizeof(*out));
+    out->admit = imei == KNOWN && !secure;
+}
+
+static void counter(void *ctx, uint64_t imei, uint64_t rx)
+{
+    (void)ctx;
+    (void)imei;
+    (void)rx;
 }
 
 static void report(void *ctx, uint64_t imei, const struct core_bike_report *r)
@@ -77,11 +86,16 @@ static void online(void *ctx, uint64_t imei, bool up)
     else
         o->offline++;
     if (up && o->unlock_on_online)
-        CHECK_OK(gateway_unlock(o->gw, imei, 5, 1700000000, 60));
+        CHECK_OK(gateway_unlock(o->gw, imei, 5, 50, 1700000000, 60));
 }
 
-static const struct gateway_ops ops = {is_known,      report, alarm_cb,
-                                       unlock_result, locked, online};
+static const struct gateway_ops ops = {.admit = admit,
+                                       .counter = counter,
+                                       .report = report,
+                                       .alarm = alarm_cb,
+                                       .unlock_result = unlock_result,
+                                       .locked = locked,
+                                       .online = online};
 
 static void stop_loop(struct net_timer *t)
 {
@@ -198,14 +212,15 @@ TEST(gateway_unlock_handshake)
 {
     struct env e;
     env_init(&e, 4);
-    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60), ERR_NOT_FOUND);
+    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 7, 100, 1700000000, 60),
+              ERR_NOT_FOUND);
     int fd = lock_connect(&e);
     say(&e, fd, "*SCOR,OM,123456789012345,H0,1,412,28,80,0#\n");
-    CHECK_OK(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60));
+    CHECK_OK(gateway_unlock(e.gw, KNOWN, 7, 100, 1700000000, 60));
     spin(e.loop, 10);
     CHECK_STR(heard(fd),
               "\xff\xff*SCOS,OM,123456789012345,R0,0,60,7,1700000000#\n");
-    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 8, 1700000000, 60), ERR_BUSY);
+    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 8, 100, 1700000000, 60), ERR_BUSY);
     /* A key for another user is ignored; the right one gets the unlock. */
     say(&e, fd, "*SCOR,OM,123456789012345,R0,0,55,8,1700000001#\n");
     CHECK_STR(heard(fd), "");
@@ -218,7 +233,7 @@ TEST(gateway_unlock_handshake)
     CHECK(e.o.unlocked);
     CHECK_EQ(e.o.user, 7);
     /* A cancelled unlock ignores a late key. */
-    CHECK_OK(gateway_unlock(e.gw, KNOWN, 9, 1700000000, 60));
+    CHECK_OK(gateway_unlock(e.gw, KNOWN, 9, 100, 1700000000, 60));
     spin(e.loop, 10);
     heard(fd);
     gateway_unlock_cancel(e.gw, KNOWN);
@@ -335,7 +350,7 @@ TEST(gateway_workers_relay)
     CHECK_STR(heard_within(&e, fd), "\xff\xff*SCOS,OM,123456789012345,W0#\n");
     SPIN_UNTIL(&e, e.o.alarms == 1);
     /* The unlock goes to the lock's worker and its outcome comes back. */
-    CHECK_OK(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60));
+    CHECK_OK(gateway_unlock(e.gw, KNOWN, 7, 100, 1700000000, 60));
     CHECK_STR(heard_within(&e, fd),
               "\xff\xff*SCOS,OM,123456789012345,R0,0,60,7,1700000000#\n");
     say(&e, fd, "*SCOR,OM,123456789012345,R0,0,4321,7,1700000001#\n");
@@ -364,7 +379,8 @@ TEST(gateway_workers_relay)
     close(fds[3]);
     SPIN_UNTIL(&e, e.o.offline == 1);
     CHECK(!gateway_is_online(e.gw, KNOWN));
-    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 7, 1700000000, 60), ERR_NOT_FOUND);
+    CHECK_ERR(gateway_unlock(e.gw, KNOWN, 7, 100, 1700000000, 60),
+              ERR_NOT_FOUND);
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     close(fd);
