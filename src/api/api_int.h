@@ -94,6 +94,7 @@ api_handler_fn api__trip_create, api__trip_get, api__trips_list;
 api_handler_fn api__ops_bike_add, api__ops_bike_list, api__ops_bike_get,
     api__ops_bike_event, api__ops_trip_end, api__ops_trip_get,
     api__ops_pricing_get, api__ops_pricing_put;
+api_handler_fn api__ops_lock_policy_get, api__ops_lock_policy_put;
 api_handler_fn api__ops_bike_positions, api__ops_bike_position_at,
     api__trip_route, api__ops_trip_route;
 

@@ -7,6 +7,8 @@
 #include "api/api_int.h"
 #include "gateway/gateway.h"
 
+#include <sodium.h>
+
 #define FLEET_PAGE_DEFAULT 100
 #define FLEET_PAGE_MAX 1000
 
@@ -15,7 +17,7 @@ static json_t *bike_json(const struct svc_bike_view *v)
     const struct core_bike *b = &v->bike;
     char imei[16];
     core_imei_format(b->imei, imei);
-    return json_pack(
+    json_t *o = json_pack(
         "{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o, "
         "s:o}",
         "id", (json_int_t)b->id, "qr_code", b->qr_code, "lock_imei", imei,
@@ -30,13 +32,18 @@ static json_t *bike_json(const struct svc_bike_view *v)
         "reservation_id",
         b->reservation_id ? json_integer(b->reservation_id) : json_null(),
         "created_at", api__time(b->created_ms));
+    if (o)
+        json_object_set_new(o, "lock_dialect",
+                            json_string(v->lock_secure ? "secure" : "plain"));
+    return o;
 }
 
 void api__ops_bike_add(struct api_ctx *ctx, struct api_req *req,
                        struct api_resp *resp)
 {
-    static const char *const fields[] = {"qr_code", "lock_imei",    "lat",
-                                         "lon",     "vehicle_type", NULL};
+    static const char *const fields[] = {
+        "qr_code",      "lock_imei",   "lat", "lon",
+        "vehicle_type", "secure_lock", NULL};
     struct svc_principal p;
     json_t *body;
     struct svc_bike_spec spec = {.vtype = CORE_VT_BICYCLE};
@@ -54,7 +61,9 @@ void api__ops_bike_add(struct api_ctx *ctx, struct api_req *req,
         !api__field_f64(req, resp, body, "lon", false, -180, 180,
                         &spec.pos.lon_deg, NULL) ||
         !api__field_str(req, resp, body, "vehicle_type", true, 16, &vtype,
-                        &has_vtype))
+                        &has_vtype) ||
+        !api__field_bool(req, resp, body, "secure_lock", true, &spec.secure,
+                         NULL))
         return;
     if (has_vtype && core_vtype_parse(vtype, &spec.vtype) != ERR_OK) {
         api__reply_problem(req, resp, 422, "invalid_field", "vehicle_type",
@@ -62,16 +71,25 @@ void api__ops_bike_add(struct api_ctx *ctx, struct api_req *req,
         return;
     }
     struct core_bike b;
+    unsigned char key[SVC_LOCK_KEY_BYTES];
     struct err_detail d;
     err_clear(&d);
-    enum err e = svc_bike_add(ctx->svc, &spec, &b, &resp->wait_lsn, &d);
+    enum err e = svc_bike_add(ctx->svc, &spec, &b, key, &resp->wait_lsn, &d);
     if (e != ERR_OK) {
         api__reply_err(req, resp, e, &d);
         return;
     }
     struct svc_bike_view v = {.bike = b, .lock_online = false};
     svc_bike_get(ctx->svc, b.id, &v);
-    api__reply_json(req, resp, 201, bike_json(&v));
+    json_t *o = bike_json(&v);
+    if (o && spec.secure) {
+        /* Shown this once, to be provisioned into the lock. */
+        char hex[2 * SVC_LOCK_KEY_BYTES + 1];
+        sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+        json_object_set_new(o, "lock_key", json_string(hex));
+        api__add_header(req, resp, "Cache-Control", "no-store");
+    }
+    api__reply_json(req, resp, 201, o);
     api__add_header(req, resp, "Location",
                     arena_printf(req->arena, "/v1/ops/bikes/%" PRId64, b.id));
 }
@@ -305,4 +323,67 @@ void api__ops_pricing_put(struct api_ctx *ctx, struct api_req *req,
         return;
     }
     api__reply_json(req, resp, 200, api__pricing_json(&out));
+}
+
+/* Lock policy: which vehicle types need secure locks. */
+
+static json_t *policy_json(const bool require[CORE_VT_COUNT])
+{
+    json_t *types = json_array();
+    for (int t = 0; t < CORE_VT_COUNT; t++) {
+        if (require[t])
+            json_array_append_new(
+                types, json_string(core_vtype_name((enum core_vtype)t)));
+    }
+    return json_pack("{s:o}", "require_secure", types);
+}
+
+void api__ops_lock_policy_get(struct api_ctx *ctx, struct api_req *req,
+                              struct api_resp *resp)
+{
+    struct svc_principal p;
+    if (!api__auth_operator(ctx, req, resp, &p))
+        return;
+    bool require[CORE_VT_COUNT];
+    svc_lock_policy(ctx->svc, require);
+    api__reply_json(req, resp, 200, policy_json(require));
+}
+
+void api__ops_lock_policy_put(struct api_ctx *ctx, struct api_req *req,
+                              struct api_resp *resp)
+{
+    static const char *const fields[] = {"require_secure", NULL};
+    struct svc_principal p;
+    json_t *body;
+    if (!api__auth_operator(ctx, req, resp, &p) ||
+        !api__body_object(req, resp, false, &body) ||
+        !api__fields_known(req, resp, body, fields))
+        return;
+    json_t *types = json_object_get(body, "require_secure");
+    bool require[CORE_VT_COUNT] = {false};
+    size_t i;
+    json_t *t;
+    bool ok = json_is_array(types);
+    json_array_foreach(types, i, t)
+    {
+        enum core_vtype vt;
+        if (!json_is_string(t) ||
+            core_vtype_parse(str_from_cstr(json_string_value(t)), &vt) !=
+                ERR_OK) {
+            ok = false;
+            break;
+        }
+        require[vt] = true;
+    }
+    if (!ok) {
+        api__reply_problem(req, resp, 422, "invalid_field", "require_secure",
+                           "require_secure must be a list of vehicle types "
+                           "('bicycle', 'ebike')");
+        return;
+    }
+    if (svc_lock_policy_set(ctx->svc, require, &resp->wait_lsn) != ERR_OK) {
+        api__reply_err(req, resp, ERR_IO, NULL);
+        return;
+    }
+    api__reply_json(req, resp, 200, policy_json(require));
 }

@@ -25,6 +25,8 @@ static const struct api_route routes[] = {
     {API_GET, "/v1/ops/trips/{id}", api__ops_trip_get},
     {API_GET, "/v1/ops/trips/{id}/route", api__ops_trip_route},
     {API_POST, "/v1/ops/trips/{id}/end", api__ops_trip_end},
+    {API_GET, "/v1/ops/lock-policy", api__ops_lock_policy_get},
+    {API_PUT, "/v1/ops/lock-policy", api__ops_lock_policy_put},
     {API_GET, "/v1/ops/pricing", api__ops_pricing_get},
     {API_PUT, "/v1/ops/pricing", api__ops_pricing_put},
 };

@@ -55,7 +55,7 @@ static bool seed(struct svc *svc, size_t n, struct sim_lock_config *cfgs,
         struct core_bike b;
         uint64_t lsn;
         struct err_detail d;
-        if (svc_bike_add(svc, &spec, &b, &lsn, &d) != ERR_OK) {
+        if (svc_bike_add(svc, &spec, &b, NULL, &lsn, &d) != ERR_OK) {
             fprintf(stderr, "spoke: cannot seed bike %s: %s\n", qr, d.msg);
             return false;
         }

@@ -265,8 +265,8 @@ static void send_unlock(struct svc *s, struct core_trip *t, bool fail_offline)
         return;
     enum err e = ERR_NOT_FOUND;
     if (s->gw)
-        e = gateway_unlock(s->gw, bike->imei, t->rider_id, now_ms() / 1000,
-                           s->cfg.unlock_key_valid_s);
+        e = gateway_unlock(s->gw, bike->imei, t->rider_id, t->id,
+                           now_ms() / 1000, s->cfg.unlock_key_valid_s);
     if (e == ERR_OK) {
         track_unlock(s, t->id)->sent = true;
         return;
@@ -434,7 +434,8 @@ enum err svc_trips_list(struct svc *s, int64_t rider_id, int64_t before_id,
 /* Operators */
 
 enum err svc_bike_add(struct svc *s, const struct svc_bike_spec *spec,
-                      struct core_bike *out, uint64_t *lsn,
+                      struct core_bike *out,
+                      unsigned char lock_key[SVC_LOCK_KEY_BYTES], uint64_t *lsn,
                       struct err_detail *d)
 {
     uint64_t imei;
@@ -453,6 +454,9 @@ enum err svc_bike_add(struct svc *s, const struct svc_bike_spec *spec,
     if (e != ERR_OK)
         return e;
     *lsn = svc__persist(s);
+    /* After the bike's own write: the key's row refers to it. */
+    if (spec->secure)
+        *lsn = svc__lock_key_new(s, b, lock_key);
     *out = *b;
     return ERR_OK;
 }
@@ -462,6 +466,7 @@ static void bike_view(struct svc *s, const struct core_bike *b,
 {
     out->bike = *b;
     out->lock_online = s->gw && gateway_is_online(s->gw, b->imei);
+    out->lock_secure = svc__lock_is_secure(s, b->imei);
 }
 
 enum err svc_bike_get(struct svc *s, int64_t id, struct svc_bike_view *out)
@@ -559,11 +564,6 @@ static struct core_bike *bike_of_lock(struct svc *s, uint64_t imei)
     return core_world_bike_by_imei(s->world, imei);
 }
 
-static bool gw_is_known(void *ctx, uint64_t imei)
-{
-    return bike_of_lock(ctx, imei) != NULL;
-}
-
 static void gw_report(void *ctx, uint64_t imei,
                       const struct core_bike_report *r)
 {
@@ -652,7 +652,8 @@ static void gw_online(void *ctx, uint64_t imei, bool online)
 }
 
 static const struct gateway_ops gateway_ops = {
-    .is_known = gw_is_known,
+    .admit = svc__gw_admit,
+    .counter = svc__gw_counter,
     .report = gw_report,
     .alarm = gw_alarm,
     .unlock_result = gw_unlock_result,

@@ -256,6 +256,8 @@ static enum err load_world(struct svc *s, struct err_detail *d)
         e = store_load_active_trips(s->store, load_trip, s->world);
     if (e == ERR_OK)
         e = store_max_ids(s->store, &max_trip, &max_res);
+    if (e == ERR_OK)
+        e = svc__locks_load(s);
     if (e != ERR_OK)
         return err_set(d, e, "", "cannot rebuild the world from '%s': %s",
                        s->cfg.db_path, err_name(e));
@@ -346,6 +348,7 @@ enum err svc_new(struct net_loop *loop, const struct svc_config *cfg,
     imap_init(&s->unlocks);
     imap_init(&s->res_timers);
     smap_init(&s->operators);
+    imap_init(&s->secrets);
     pthread_mutex_init(&s->fail_mu, NULL);
     atomic_init(&s->shared_durable, 0);
     atomic_init(&s->failed, false);
@@ -396,6 +399,7 @@ void svc_free(struct svc *s)
     while (smap_next(&s->operators, &pos, &key, &val))
         xfree(val);
     smap_release(&s->operators);
+    svc__locks_release(s);
     imap_release(&s->unlocks);
     imap_release(&s->res_timers);
     pthread_mutex_destroy(&s->fail_mu);

@@ -184,22 +184,38 @@ struct svc_bike_spec {
     struct str lock_imei;
     struct geo_latlng pos;
     enum core_vtype vtype;
+    bool secure; /* its lock speaks the secure dialect: make it a key */
 };
 
+#define SVC_LOCK_KEY_BYTES 32
+
 /*
- * Registers a bike. ERR_INVALID for a bad field or a position outside the
+ * Registers a bike. For a secure lock, a new random 256-bit key goes to
+ * lock_key (the only time it leaves the server: it is to be provisioned
+ * into the lock). ERR_INVALID for a bad field or a position outside the
  * service area (reason "outside_service_area"); ERR_CONFLICT as
  * core_world_add_bike.
  */
 enum err svc_bike_add(struct svc *s, const struct svc_bike_spec *spec,
-                      struct core_bike *out, uint64_t *lsn,
+                      struct core_bike *out,
+                      unsigned char lock_key[SVC_LOCK_KEY_BYTES], uint64_t *lsn,
                       struct err_detail *d);
 
 /* One bike as operators see it. */
 struct svc_bike_view {
     struct core_bike bike;
     bool lock_online;
+    bool lock_secure;
 };
+
+/*
+ * Which vehicle types must have secure locks: a plain lock of such a type
+ * is refused when it connects (those connected stay until they reconnect).
+ */
+void svc_lock_policy(struct svc *s, bool require_secure[CORE_VT_COUNT]);
+enum err svc_lock_policy_set(struct svc *s,
+                             const bool require_secure[CORE_VT_COUNT],
+                             uint64_t *lsn);
 
 enum err svc_bike_get(struct svc *s, int64_t id, struct svc_bike_view *out);
 

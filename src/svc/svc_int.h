@@ -14,9 +14,28 @@
 #include "geo/index.h"
 #include "store/store.h"
 #include "svc/svc.h"
+#include "gateway/gateway.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+
+/* A secure lock's key and the highest counter accepted from it. */
+struct svc_secret {
+    struct store_lock_secret rec;
+};
+
+/* Loads lock secrets and policies (locks.c). */
+enum err svc__locks_load(struct svc *s);
+/* Frees the secrets (locks.c). */
+void svc__locks_release(struct svc *s);
+/* A new bike's secure lock: makes, keeps and stores its key (locks.c). */
+uint64_t svc__lock_key_new(struct svc *s, const struct core_bike *b,
+                           unsigned char key[SVC_LOCK_KEY_BYTES]);
+bool svc__lock_is_secure(const struct svc *s, uint64_t imei);
+/* The gateway's admission and counter callbacks (locks.c). */
+void svc__gw_admit(void *ctx, uint64_t imei, bool secure,
+                   struct gateway_admission *out);
+void svc__gw_counter(void *ctx, uint64_t imei, uint64_t rx_counter);
 
 /* Actions that wait until a write is durable. */
 enum svc_after_kind {
@@ -56,6 +75,8 @@ struct svc {
     struct imap unlocks;    /* trip id -> struct svc_unlock */
     struct imap res_timers; /* reservation id -> struct svc_res_timer */
     struct smap operators;  /* token hash -> cached operator */
+    struct imap secrets;    /* imei -> struct svc_secret, secure locks */
+    bool require_secure[CORE_VT_COUNT];
     struct net_timer sweep;
 
     size_t plans_loaded; /* pricing versions found in the store */

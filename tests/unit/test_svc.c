@@ -94,7 +94,7 @@ static int64_t add_bike(struct env *e, const char *qr, const char *imei,
                                  .vtype = CORE_VT_BICYCLE};
     struct core_bike b;
     uint64_t lsn;
-    CHECK_OK(svc_bike_add(e->svc, &spec, &b, &lsn, NULL));
+    CHECK_OK(svc_bike_add(e->svc, &spec, &b, NULL, &lsn, NULL));
     CHECK(lsn > 0);
     return b.id;
 }
@@ -112,7 +112,7 @@ TEST(svc_bikes_and_riders_survive_restart)
     struct core_bike b;
     uint64_t lsn;
     struct err_detail d;
-    CHECK_ERR(svc_bike_add(e.svc, &outside, &b, &lsn, &d), ERR_INVALID);
+    CHECK_ERR(svc_bike_add(e.svc, &outside, &b, NULL, &lsn, &d), ERR_INVALID);
     CHECK_STR(d.code, "outside_service_area");
     struct core_rider r;
     char token[SVC_TOKEN_LEN];
@@ -221,8 +221,13 @@ TEST(svc_lock_events_drive_the_ride)
     CHECK_OK(svc_trip_start(e.svc, r.id, &req, &t, &replayed, &lsn, NULL));
     CHECK_EQ(t.bike_id, bike);
     const struct gateway_ops *ops = svc_gateway_ops();
-    CHECK(ops->is_known(e.svc, 100000000000001));
-    CHECK(!ops->is_known(e.svc, 100000000000009));
+    struct gateway_admission a;
+    ops->admit(e.svc, 100000000000001, false, &a);
+    CHECK(a.admit && !a.secure);
+    ops->admit(e.svc, 100000000000009, false, &a);
+    CHECK(!a.admit);
+    ops->admit(e.svc, 100000000000001, true, &a); /* it has no key */
+    CHECK(!a.admit);
     /* The lock confirms (here before the commit lands, which is fine). */
     ops->unlock_result(e.svc, 100000000000001, r.id, GATEWAY_UNLOCKED);
     struct core_trip now;
