@@ -93,7 +93,7 @@ test: deps $(SPOKE) $(UNIT) $(FUZZ_REPLAY) $(BENCH_BIN)
 	python3 tests/api/run.py --spoke $(SPOKE)
 	python3 tests/integration/run.py --spoke $(SPOKE)
 	python3 tests/integration/run.py --spoke $(SPOKE) --gateway-workers 2 \
-		test_lock test_ride test_crash test_concurrency
+		test_lock test_ride test_crash test_concurrency test_secure
 
 unit: $(UNIT)
 	$(UNIT) $(T)
