@@ -16,7 +16,6 @@ struct svc_unlock {
     struct net_timer timer;
     struct svc *s;
     int64_t trip_id;
-    bool sent; /* the unlock went to the lock */
 };
 
 /* A reservation's expiry. */
@@ -267,12 +266,8 @@ static void send_unlock(struct svc *s, struct core_trip *t, bool fail_offline)
     if (s->gw)
         e = gateway_unlock(s->gw, bike->imei, t->rider_id, t->id,
                            now_ms() / 1000, s->cfg.unlock_key_valid_s);
-    if (e == ERR_OK) {
-        track_unlock(s, t->id)->sent = true;
-        return;
-    }
-    if (e == ERR_NOT_FOUND && !fail_offline)
-        return; /* sent when the lock connects, or timed out */
+    if (e == ERR_OK || (e == ERR_NOT_FOUND && !fail_offline))
+        return; /* else sent when the lock connects, or it times out */
     fail_trip(s, t,
               e == ERR_NOT_FOUND ? "lock_offline"
               : e == ERR_BUSY    ? "lock_busy"
