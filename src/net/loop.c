@@ -23,6 +23,7 @@ struct net_loop {
     int wakefd;
     bool stopping;
     int64_t now_ms;
+    uint64_t turn; /* counts loop turns */
     atomic_bool woken;
     net_task_fn *wake_fn;
     void *wake_ctx;
@@ -195,10 +196,11 @@ void net_timer_start(struct net_loop *loop, struct net_timer *t,
     net_timer_stop(loop, t);
     /*
      * From the clock now, not the turn's cached time: work done since the
-     * turn began (loading a store, say) must not make the timer early.
+     * turn began (loading a store, say) must not make the timer early. The
+     * turn's time stays as it is: it bounds which timers this turn runs.
      */
-    loop->now_ms = clock_mono_ms();
-    t->due_ms = loop->now_ms + (delay_ms > 0 ? delay_ms : 0);
+    t->due_ms = clock_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
+    t->armed_turn = loop->turn;
     t->cb = cb;
     t->ctx = ctx;
     VEC_RESERVE1(loop->heap, loop->nheap, loop->capheap);
@@ -229,9 +231,15 @@ void net_loop_defer(struct net_loop *loop, net_task_fn *fn, void *ctx)
              ((struct deferred){fn, ctx}));
 }
 
+/*
+ * Runs the timers due at the turn's time, except those armed during this
+ * turn: however callbacks re-arm themselves, the turn ends and sockets are
+ * read again. (A re-armed timer that is already due runs next turn.)
+ */
 static void run_timers(struct net_loop *loop)
 {
-    while (loop->nheap && loop->heap[0]->due_ms <= loop->now_ms) {
+    while (loop->nheap && loop->heap[0]->due_ms <= loop->now_ms &&
+           loop->heap[0]->armed_turn != loop->turn) {
         struct net_timer *t = loop->heap[0];
         net_timer_stop(loop, t);
         t->cb(t);
@@ -268,6 +276,7 @@ enum err net_loop_run(struct net_loop *loop)
         if (n < 0 && errno != EINTR)
             return ERR_IO;
         loop->now_ms = clock_mono_ms();
+        loop->turn++;
         bool woken = false;
         for (int i = 0; i < n; i++) {
             struct net_io *io = events[i].data.ptr;

@@ -37,7 +37,8 @@ struct net_io {
 /* A one-shot timer; caller-owned, usually embedded. Zero-initialise it. */
 struct net_timer {
     int64_t due_ms;
-    size_t heap_idx; /* position in the heap + 1; 0 when not armed */
+    uint64_t armed_turn; /* the loop turn it was armed in */
+    size_t heap_idx;     /* position in the heap + 1; 0 when not armed */
     net_timer_fn *cb;
     void *ctx;
 };
@@ -77,8 +78,9 @@ enum err net_io_update(struct net_loop *loop, struct net_io *io,
 void net_io_stop(struct net_loop *loop, struct net_io *io);
 
 /*
- * Arms t to run cb once delay_ms from now (re-arming moves it). Also
- * refreshes the loop's clock, so the delay counts from this call.
+ * Arms t to run cb once delay_ms from now (re-arming moves it); the delay
+ * counts from this call, not from the start of the loop turn. A timer armed
+ * from a callback runs in a later turn, even with delay 0.
  */
 void net_timer_start(struct net_loop *loop, struct net_timer *t,
                      int64_t delay_ms, net_timer_fn *cb, void *ctx);

@@ -4,6 +4,7 @@
 #include "base/sys.h"
 #include "tests/unit/harness.h"
 #include "net/tcp.h"
+#include "base/clock.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -60,6 +61,57 @@ static void *wake_from_thread(void *p)
     net_loop_wakeup(p);
     net_loop_wakeup(p);
     return NULL;
+}
+
+struct rearm {
+    struct net_loop *loop;
+    int runs;
+    int64_t delay;
+};
+
+static void rearm_self(struct net_timer *t)
+{
+    struct rearm *r = t->ctx;
+    r->runs++;
+    /* Work that outlasts the delay, then again: a timer that is always due. */
+    int64_t until = clock_mono_ms() + 2;
+    while (clock_mono_ms() < until)
+        ;
+    net_timer_start(r->loop, t, r->delay, rearm_self, r);
+}
+
+static void io_ready(struct net_io *io, unsigned events)
+{
+    (void)events;
+    int *seen = io->ctx;
+    (*seen)++;
+}
+
+TEST(timers_cannot_starve_io)
+{
+    /* Regression: timers re-armed by their callbacks kept the loop in its
+     * timer phase forever, so sockets (and signals) were never read. */
+    struct net_loop *loop;
+    CHECK_OK(net_loop_new(&loop, NULL));
+    struct rearm r0 = {loop, 0, 0}, r1 = {loop, 0, 1};
+    struct net_timer t0 = {0}, t1 = {0};
+    net_timer_start(loop, &t0, 0, rearm_self, &r0);
+    net_timer_start(loop, &t1, 0, rearm_self, &r1);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    CHECK(write(fds[1], "x", 1) == 1);
+    int seen = 0;
+    struct net_io io = {0};
+    CHECK_OK(net_io_start(loop, &io, fds[0], NET_READ, io_ready, &seen));
+    spin(loop, 50);
+    CHECK(seen > 0);
+    CHECK(r0.runs > 1 && r1.runs > 1);
+    net_timer_stop(loop, &t0);
+    net_timer_stop(loop, &t1);
+    net_io_stop(loop, &io);
+    close(fds[0]);
+    close(fds[1]);
+    net_loop_free(loop);
 }
 
 TEST(wakeup_from_another_thread)
@@ -315,6 +367,7 @@ TEST(conn_queues_large_writes)
 
 const struct test_case test_suite_net[] = {
     CASE(timers_fire_in_order),
+    CASE(timers_cannot_starve_io),
     CASE(wakeup_from_another_thread),
     CASE(defer_runs_after_callbacks),
     CASE(addr_parse),
