@@ -64,6 +64,8 @@ static void client_tick(struct net_timer *t)
     int64_t now = clock_wall_ms();
     sim_lock_tick(&c->lock, now, &c->fleet->scratch);
     client_flush(c);
+    if (!c->nc)
+        return; /* closed by the write: the reconnect delay stands */
     int64_t next = sim_lock_next_ms(&c->lock) - clock_wall_ms();
     net_timer_start(c->fleet->loop, &c->timer, MAX(next, 10), client_tick, c);
 }
@@ -85,6 +87,8 @@ static size_t client_on_data(struct net_conn *nc, const char *data, size_t len)
             break;
     }
     client_flush(c);
+    if (!c->nc)
+        return off; /* closed by the write: the reconnect delay stands */
     /* A ride may have started: its first position is due soon. */
     int64_t next = sim_lock_next_ms(&c->lock) - clock_wall_ms();
     net_timer_start(c->fleet->loop, &c->timer, MAX(next, 10), client_tick, c);
@@ -127,6 +131,9 @@ static void client_connect(struct sim_client *c)
     f->connects++;
     sim_lock_connected(&c->lock, clock_wall_ms(), &f->scratch);
     client_flush(c);
+    /* A write that failed closed it: the reconnect delay stands. */
+    if (!c->nc)
+        return;
     int64_t next = sim_lock_next_ms(&c->lock) - clock_wall_ms();
     net_timer_start(f->loop, &c->timer, MAX(next, 10), client_tick, c);
 }
