@@ -1,5 +1,5 @@
 # spoke: one non-recursive Makefile. See README.md for the targets and knobs.
-#   make [all|test|unit|api-test|demo|fuzz|coverage|fmt|fmt-check|lint|hdr-check|clean]
+#   make [all|test|unit|api-test|demo|bench|fuzz|coverage|fmt|fmt-check|lint|hdr-check|clean]
 #   knobs: DEBUG=1 SANITIZE=address,undefined|thread COVERAGE=1 WERROR=1 CC=clang
 
 CC ?= cc
@@ -33,8 +33,14 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-BENCH_SRC := $(sort $(wildcard bench/*.c))
+# bench/: one program per file, each linked with bench/common.c. The Redis and
+# PostgreSQL clients need libhiredis-dev and libpq-dev, which only
+# `scripts/deps --bench` installs, so only `make bench` builds them.
+BENCH_COMMON := bench/common.c
+BENCH_EXT_SRC := bench/redis_bench.c bench/pg_bench.c
+BENCH_SRC := $(filter-out $(BENCH_COMMON) $(BENCH_EXT_SRC),$(sort $(wildcard bench/*.c)))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+BENCH_EXT_BIN := $(BENCH_EXT_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 HEADERS := $(sort $(wildcard src/*/*.h))
@@ -43,7 +49,7 @@ SPOKE := $(BUILD)/spoke
 UNIT := $(BUILD)/test-unit
 
 
-.PHONY: all test unit api-test demo bench-index fuzz coverage fmt fmt-check lint \
+.PHONY: all test unit api-test demo bench bench-index fuzz coverage fmt fmt-check lint \
 	hdr-check check-layers clean deps
 all: $(SPOKE)
 
@@ -75,12 +81,35 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/l
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Timing programs (bench/*.c): built by `make test` so they never rot.
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libspoke.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Timing programs (bench/*.c): built by `make test` so they never rot (all
+# but the Redis and PostgreSQL clients).
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/common.o $(BUILD)/libspoke.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(BENCH_LIBS)
+
+.SECONDARY: $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/*.c))
+$(BUILD)/bench/redis_bench: BENCH_LIBS = -lhiredis
+$(BUILD)/bench/pg_bench: BENCH_LIBS = $(shell pkg-config --libs libpq 2>/dev/null)
+$(BUILD)/bench/pg_bench.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
 
 bench-index: $(BUILD)/bench/geo_index_bench
 	$<
+
+# The comparison table (bench/run.py, docs/benchmarks.md): spoke in-process,
+# over HTTP and through lock sessions, Redis and PostGIS, on the same fleet.
+# Knobs: BENCH_BIKES (default 2000000), BENCH_SECONDS (each timed phase,
+# default 10), BENCH_LOCKS (lock sessions, default 18000), BENCH_SERVE_ARGS
+# (extra `spoke serve` flags), BENCH_ONLY=spoke,redis,postgis. Writes only
+# under $TMPDIR.
+BENCH_BIKES ?= 2000000
+BENCH_SECONDS ?= 10
+bench:
+	@scripts/deps --bench
+	@$(MAKE) --no-print-directory -j2 $(SPOKE) $(BENCH_BIN) $(BENCH_EXT_BIN)
+	@python3 bench/run.py --build $(BUILD) --config $(CONFIG) \
+	  --bikes $(BENCH_BIKES) --seconds $(BENCH_SECONDS) \
+	  $(if $(BENCH_LOCKS),--locks $(BENCH_LOCKS)) \
+	  $(foreach a,$(BENCH_SERVE_ARGS),--serve-arg=$(a)) \
+	  $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 deps:
 	@scripts/deps --test
@@ -149,4 +178,4 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d \
-	$(BENCH_SRC:%.c=$(BUILD)/%.d)
+	$(patsubst %.c,$(BUILD)/%.d,$(wildcard bench/*.c))

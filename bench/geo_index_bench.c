@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Timing for geo/index at city scale: 2,000,000 bikes over a Shanghai-sized
- * box (uniform plus hotspots), then kNN queries (k = 10, r = 500 m) and
- * position updates. Prints queries/s, updates/s and bytes per bike. Not
- * part of the tests. Run it with `make bench-index`, or:
+ * box (uniform plus hotspots, bench/common.h), then kNN queries (k = 10,
+ * r = 500 m) with three filters and position updates. Prints queries/s,
+ * updates/s and bytes per bike: a tool for working on the index (scenarios,
+ * cell sizes); `make bench` compares systems with bench/spoke_index.c.
+ * Not part of the tests. Run it with `make bench-index`, or:
  *   build/release/bench/geo_index_bench [scenario] [bikes] [cell_m]
  * Scenarios: 0 uniform, 1 city with hotspots (default), 2 extreme hotspots.
  */
 #include "base/sys.h"
+#include "bench/common.h"
 #include "base/clock.h"
 #include "base/rng.h"
 #include "geo/index.h"
@@ -15,43 +18,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define MAX_HOT 400
-
-static const struct geo_bbox box = {31.10, 121.30, 31.35, 121.65};
-
-/*
- * The city: a share of the bikes spread uniformly, the rest around hotspots
- * (metro exits, campuses, malls) with spreads from min_m to max_m.
- */
-struct scenario {
-    const char *name;
-    double hot_share;
-    size_t nhot;
-    double min_m, max_m;
-};
-
-static const struct scenario scenarios[] = {
-    {"uniform", 0.0, 1, 0, 0},
-    {"city: 50% in 400 hotspots of 50-300 m", 0.5, 400, 50, 300},
-    {"extreme: 50% in 40 hotspots of 100-600 m", 0.5, 40, 100, 600},
-};
-
-static const struct scenario *sc;
-static struct geo_latlng hot[MAX_HOT];
-
-static struct geo_latlng city_point(struct rng *r)
-{
-    if (rng_unit(r) >= sc->hot_share)
-        return (struct geo_latlng){
-            rng_range(r, box.min_lat_deg, box.max_lat_deg),
-            rng_range(r, box.min_lon_deg, box.max_lon_deg)};
-    size_t h = rng_below(r, sc->nhot);
-    double spread =
-        sc->min_m + (sc->max_m - sc->min_m) * (double)h / (double)sc->nhot;
-    return geo_offset(hot[h], rng_range(r, 0, 360),
-                      fabs(rng_normal(r)) * spread);
-}
 
 /* Resident set size from /proc (Linux), or 0. */
 static size_t rss_bytes(void)
@@ -76,18 +42,16 @@ int main(int argc, char **argv)
     size_t which = argc > 1 ? strtoul(argv[1], NULL, 10) : 1;
     size_t nbikes = argc > 2 ? strtoul(argv[2], NULL, 10) : 2000000;
     double cell_m = argc > 3 ? strtod(argv[3], NULL) : 0;
-    if (which >= ARRAY_LEN(scenarios) || nbikes == 0)
+    if (which >= BENCH_SCENARIO_COUNT || nbikes == 0)
         return 2;
-    sc = &scenarios[which];
     struct rng r;
     rng_seed(&r, 42);
-    for (size_t i = 0; i < MAX_HOT; i++)
-        hot[i] = (struct geo_latlng){
-            rng_range(&r, box.min_lat_deg, box.max_lat_deg),
-            rng_range(&r, box.min_lon_deg, box.max_lon_deg)};
+    struct bench_city city;
+    bench_city_init(&city, (enum bench_scenario)which, &r);
 
-    struct geo_bbox region = {box.min_lat_deg - 0.02, box.min_lon_deg - 0.02,
-                              box.max_lat_deg + 0.02, box.max_lon_deg + 0.02};
+    struct geo_bbox region = {
+        BENCH_MIN_LAT_DEG - 0.02, BENCH_MIN_LON_DEG - 0.02,
+        BENCH_MAX_LAT_DEG + 0.02, BENCH_MAX_LON_DEG + 0.02};
     struct geo_index *ix = NULL;
     if (geo_index_new(region, cell_m, &ix, NULL) != ERR_OK)
         return 1;
@@ -95,7 +59,7 @@ int main(int argc, char **argv)
     struct geo_latlng *pos = xcalloc(nbikes, sizeof(*pos));
     struct geo_index_attrs *attrs = xcalloc(nbikes, sizeof(*attrs));
     for (size_t i = 0; i < nbikes; i++) {
-        pos[i] = city_point(&r);
+        pos[i] = bench_city_point(&city, &r);
         attrs[i] = (struct geo_index_attrs){
             .state = rng_below(&r, 10) < 8 ? 0 : (unsigned)rng_below(&r, 6),
             .type = (unsigned)rng_below(&r, 2),
@@ -110,7 +74,7 @@ int main(int argc, char **argv)
     }
     double t_load = secs(t0);
     size_t rss1 = rss_bytes();
-    printf("%s\n", sc->name);
+    printf("%s\n", bench_scenario_name(city.scenario));
     printf("bikes %zu  cell %.0f m  load %.2f s (%.2f M puts/s)\n", nbikes,
            cell_m ? cell_m : GEO_INDEX_DEFAULT_CELL_M, t_load,
            (double)nbikes / t_load * 1e-6);
@@ -124,7 +88,7 @@ int main(int argc, char **argv)
     size_t nq = 1000000;
     struct geo_latlng *qc = xcalloc(nq, sizeof(*qc));
     for (size_t i = 0; i < nq; i++)
-        qc[i] = city_point(&r);
+        qc[i] = bench_city_point(&city, &r);
     struct geo_index_hit out[10];
     static const struct {
         const char *name;
