@@ -16,6 +16,7 @@ static const struct {
     {"demo", cmd_demo, "run a small seeded city to ride with curl"},
     {"token", cmd_token, "create an operator token (token create)"},
     {"sim", cmd_sim, "simulated smart locks (sim locks)"},
+    {"import", cmd_import, "load bikes from CSV (import bikes FILE)"},
 };
 
 static void usage(FILE *f)

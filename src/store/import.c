@@ -29,11 +29,11 @@
 
 /*
  * OR IGNORE: a row that clashes on qr_code or imei is skipped instead of
- * aborting the statement, so the statement needs no statement journal
- * (which costs a page copy per touched page and row batch) and the other
- * rows of the batch stay. A skipped row shows as a change count short of
- * the batch; explain() then finds which rows and why. ids never clash:
- * they start after the highest id, under an exclusive lock.
+ * failing the statement, so the other rows of its batch stay, and nothing
+ * in the statement can fail midway (no statement journal needed, see
+ * tune_connection). A skipped row shows as a change count short of the
+ * batch; explain() then finds which rows and why. ids never clash: they
+ * start after the highest id, under an exclusive lock.
  */
 #define INSERT_HEAD                                                            \
     "INSERT OR IGNORE INTO bikes (id, qr_code, imei, vehicle_type, state,"     \
@@ -131,41 +131,44 @@ static enum err take_database(struct store_import *imp, struct err_detail *d)
 }
 
 /*
- * While it has the database to itself, the import writes through a
- * rollback journal: new pages go to the database file once, instead of to
- * the WAL and again at the checkpoint. The commit is as durable (the
- * journal is synced, then the database, then the journal is invalidated
- * and synced, synchronous=FULL). If the process dies in between, the next
- * open rolls the journal back and store__open_db switches to WAL again.
+ * Sets the connection up for one large transaction, now that it has the
+ * database to itself:
+ *
+ * - a rollback journal instead of the WAL: new pages are written to the
+ *   database file once, not to the WAL and again at the checkpoint. The
+ *   commit is as durable: the journal is synced, then the database, then
+ *   the journal header is zeroed and synced (synchronous=FULL; in exclusive
+ *   locking mode the journal is kept, not deleted). If the process dies
+ *   midway, the next open rolls the journal back, and store__open_db sets
+ *   WAL again; normally end_txn does;
+ * - foreign_keys off: bikes are only ever parents, which no foreign key
+ *   check can fail, so SQLite need not compile per-row child lookups;
+ * - ignore_check_constraints: the one CHECK of bikes, length(imei) = 15,
+ *   holds by construction (imei_text of an IMEI below 10^15, check_bike).
+ *   Compiled in, its function call could fail in the middle of a
+ *   multi-row INSERT, so SQLite would keep a statement journal: a copy of
+ *   every page each statement touches, which with keys in random order
+ *   costs more than the inserts themselves;
+ * - a large page cache (IMPORT_CACHE_KIB).
  */
-static enum err use_rollback_journal(struct store_import *imp,
-                                     struct err_detail *d)
+static enum err tune_connection(struct store_import *imp, struct err_detail *d)
 {
     char mode[16];
-    enum err e = query_text(imp->db, "PRAGMA journal_mode=DELETE", mode,
-                            sizeof(mode));
+    enum err e =
+        query_text(imp->db, "PRAGMA journal_mode=DELETE", mode, sizeof(mode));
     if (e != ERR_OK)
         return fail(imp, e, "journal mode", d);
     /* If SQLite kept WAL, the import still works, only more slowly. */
     imp->journal_switched = strcmp(mode, "delete") == 0;
-    /*
-     * The import adds only parent rows (bikes), which no foreign key can
-     * break; without the checks SQLite compiles no per-row child lookups.
-     * The one CHECK of bikes, length(imei) = 15, holds by construction
-     * (imei_text of an IMEI below 10^15, see check_bike); compiled in, its
-     * function call could fail mid-statement, so SQLite would keep a
-     * statement journal: a copy of every page a batch touches, which with
-     * keys in random order costs more than the inserts themselves.
-     */
-    char sql[64];
-    snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", IMPORT_CACHE_KIB);
+    char cache[64];
+    snprintf(cache, sizeof(cache), "PRAGMA cache_size=-%d", IMPORT_CACHE_KIB);
     e = store__exec(imp->db, "PRAGMA foreign_keys=OFF");
     if (e == ERR_OK)
         e = store__exec(imp->db, "PRAGMA ignore_check_constraints=ON");
     if (e == ERR_OK)
-        e = store__exec(imp->db, sql);
+        e = store__exec(imp->db, cache);
     if (e != ERR_OK)
-        return fail(imp, e, "cache size", d);
+        return fail(imp, e, "pragmas", d);
     return ERR_OK;
 }
 
@@ -229,11 +232,11 @@ static enum err begin_txn(struct store_import *imp, int64_t now_ms,
     if (e == ERR_OK)
         e = prepare(imp, "SELECT 1 FROM bikes WHERE id = ?1", &imp->by_id, d);
     if (e == ERR_OK)
-        e = prepare(imp, "SELECT id FROM bikes WHERE qr_code = ?1",
-                    &imp->by_qr, d);
+        e = prepare(imp, "SELECT id FROM bikes WHERE qr_code = ?1", &imp->by_qr,
+                    d);
     if (e == ERR_OK)
-        e = prepare(imp, "SELECT id FROM bikes WHERE imei = ?1",
-                    &imp->by_imei, d);
+        e = prepare(imp, "SELECT id FROM bikes WHERE imei = ?1", &imp->by_imei,
+                    d);
     return e;
 }
 
@@ -249,7 +252,7 @@ enum err store_import_begin(const char *path, int64_t now_ms,
     if (e == ERR_OK)
         e = take_database(imp, d);
     if (e == ERR_OK)
-        e = use_rollback_journal(imp, d);
+        e = tune_connection(imp, d);
     if (e == ERR_OK)
         e = begin_txn(imp, now_ms, d);
     if (e != ERR_OK)
@@ -367,8 +370,8 @@ static int explain(struct store_import *imp, size_t i, int64_t id)
         err_set(&d, ERR_CONFLICT, "qr_code", "duplicate qr_code '%s' (%s)",
                 b->qr_code, qr_who);
     else if (imei_other)
-        err_set(&d, ERR_CONFLICT, "lock_imei",
-                "duplicate lock_imei '%s' (%s)", imp->imei[i], imei_who);
+        err_set(&d, ERR_CONFLICT, "lock_imei", "duplicate lock_imei '%s' (%s)",
+                imp->imei[i], imei_who);
     else
         err_set(&d, ERR_CONFLICT, "", "the database refused the bike");
     imp->nrejected++;
@@ -427,8 +430,8 @@ static enum err check_bike(const struct core_bike *b, struct err_detail *d)
         return err_set(d, ERR_INVALID, "vehicle_type", "unknown type");
     if ((unsigned)b->state >= CORE_VS_COUNT || b->state == CORE_VS_RESERVED ||
         b->state == CORE_VS_ON_TRIP)
-        return err_set(d, ERR_INVALID, "state",
-                       "state %d cannot be imported", (int)b->state);
+        return err_set(d, ERR_INVALID, "state", "state %d cannot be imported",
+                       (int)b->state);
     return ERR_OK;
 }
 
