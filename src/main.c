@@ -17,6 +17,7 @@ static const struct {
     {"token", cmd_token, "create an operator token (token create)"},
     {"sim", cmd_sim, "simulated smart locks (sim locks)"},
     {"import", cmd_import, "load bikes from CSV (import bikes FILE)"},
+    {"forecast", cmd_forecast, "demand forecast and its backtest"},
 };
 
 static void usage(FILE *f)
