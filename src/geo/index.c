@@ -3,12 +3,14 @@
  * The live fleet spatial index: a uniform grid of cells in 1e-7 degree
  * fixed point, each cell a packed block of 16-byte entries (or, once dense,
  * 4 x 4 sub-cells of blocks), an overflow cell for points outside the grid,
- * and a per-slot locator that makes moves O(1). Queries expand rings of
- * cells around the center, nearest first, and stop on a proven lower bound.
- * docs/internals/geo.md explains the layout and the proof.
+ * and a per-slot locator that makes moves O(1). Queries prefetch the 3 x 3
+ * cells around the center, rank candidates by squared distance, expand
+ * rings of cells and stop on a proven lower bound. docs/internals/geo.md
+ * explains the layout, the memory access plan and the proofs.
  */
 #include "base/sys.h"
 #include "geo/index.h"
+#include "base/prefetch.h"
 
 #include <math.h>
 
@@ -36,6 +38,9 @@ static const double m_per_deg = GEO_EARTH_RADIUS_M * RAD;
  */
 #define BOUND_REL 1e-9
 #define BOUND_ABS_DEG 1e-11 /* about 1 um */
+/* The same cell margin in squared form, for bounds set from a hit's s. */
+#define SKIP_REL (4 * BOUND_REL)
+#define SKIP_ABS_S (2e9 * BOUND_ABS_DEG * BOUND_ABS_DEG)
 #define COS_MARGIN 1e-12
 
 /* Stored attribute word: state bits 0-2, type bits 3-4, battery + 1 above. */
@@ -55,7 +60,7 @@ static const double m_per_deg = GEO_EARTH_RADIUS_M * RAD;
 #define SUB_SHIFT 27
 #define ID_MASK ((1u << SUB_SHIFT) - 1)
 
-/* k up to this keeps hits in a sorted array, larger k in a heap. */
+/* k up to this keeps hits in an array (sorted once k are held), else a heap. */
 #define SMALL_K 32
 
 struct entry {
@@ -151,23 +156,33 @@ static inline double mid_cos(struct trig t, double dlat)
     return t.cos_lat - t.hsin_lat * dlat;
 }
 
-/*
- * The squared distance, in degrees of arc squared, between the center
- * (qlat, qlon, t) and a point. geo_index_distance_m is m_per_deg * sqrt()
- * of it; the query kernel calls this same function so both round
- * identically.
- */
-static inline double dist_s(double qlat, double qlon, struct trig t, double lat,
-                            double lon)
+/* A longitude difference wrapped into [-180, 180]. */
+static inline double wrap_dlon(double dlon)
 {
-    double dlat = lat - qlat;
-    double dlon = lon - qlon;
     if (dlon > 180.0)
         dlon -= 360.0;
     else if (dlon < -180.0)
         dlon += 360.0;
+    return dlon;
+}
+
+/* dist_s from the (wrapped) differences. */
+static inline double dist_s_of(struct trig t, double dlat, double dlon)
+{
     double x = dlon * mid_cos(t, dlat);
     return dlat * dlat + x * x;
+}
+
+/*
+ * The squared distance, in degrees of arc squared, between the center
+ * (qlat, qlon, t) and a point. geo_index_distance_m is m_per_deg * sqrt()
+ * of it; the query kernel runs the same functions (wrap_dlon, dist_s_of)
+ * on the same values, so both round identically.
+ */
+static inline double dist_s(double qlat, double qlon, struct trig t, double lat,
+                            double lon)
+{
+    return dist_s_of(t, lat - qlat, wrap_dlon(lon - qlon));
 }
 
 double geo_index_distance_m(struct geo_latlng a, struct geo_latlng b)
@@ -591,44 +606,83 @@ size_t geo_index_memory_bytes(const struct geo_index *ix)
 
 /* ---- query: hits ------------------------------------------------------ */
 
+/* Degrees of arc per metre, so that setting a bound needs no division. */
+static const double deg_per_m = 1.0 / (GEO_EARTH_RADIUS_M * RAD);
+
 /*
- * One query's state. The hits so far live in the caller's out array: sorted
- * ascending for k <= SMALL_K, else a max-heap with the worst on top.
+ * Two squared distances this far apart (relative, plus an absolute floor
+ * for subnormals) map to different metres after sqrt and rounding, in the
+ * same order; closer ones are compared in metres (docs/internals/geo.md,
+ * "Ranking in squared distance").
+ */
+#define RANK_REL (1.0 + 1e-12)
+#define RANK_ABS 1e-290
+
+/*
+ * One query's state. The hits so far live in the caller's out array, each
+ * with its squared distance s (dist_s) in distance_m until scan_finish
+ * turns it into metres. For k <= SMALL_K they are appended unordered until
+ * k are held, then kept sorted ascending; for larger k they form a max-heap
+ * with the worst on top. Either way the order is exactly (metres, slot).
  */
 struct scan {
     double qlat, qlon;
     double qlon_u; /* qlon within 180 degrees of the grid's middle */
     struct trig t;
     uint32_t st_mask;  /* bit (type * 8 + state) set: admitted */
-    uint32_t batt_min; /* stored battery + 1 must be >= this */
+    uint32_t attr_min; /* a stored attribute word must be >= this */
+    bool wrap;         /* some grid entry may need the antimeridian wrap */
     double radius_m;
+    double sure_s; /* s up to this is within radius_m for sure */
     size_t k;
     struct geo_index_hit *hits;
     size_t n;
-    double bound_m; /* no hit farther than this can still enter */
-    double bound_s; /* a point with dist_s above this is beyond bound_m */
-    double skip_s;  /* a cell whose lower bound is above this is too */
+    double bound_s; /* s above this cannot enter (or tie) */
+    double skip_s;  /* a cell whose lower bound is above this cannot either */
 };
 
 /*
- * Sets the pruning thresholds from bound_m (docs/internals/geo.md,
- * "Exactness"): s > bound_s implies m_per_deg * sqrt(s) > bound_m after
- * rounding, and a cell whose exact lower bound g satisfies g^2 > skip_s
- * holds only points farther than bound_m.
+ * Sets the pruning thresholds from a, the bound in degrees of arc
+ * (docs/internals/geo.md, "Exactness"): s > bound_s implies that the
+ * metres of s exceed those of a after rounding, and a cell whose exact
+ * lower bound g satisfies g^2 > skip_s holds only points farther still.
  */
-static void scan_set_bound(struct scan *sc, double bound_m)
+static void scan_set_bound(struct scan *sc, double a)
 {
-    double a = bound_m / m_per_deg;
-    sc->bound_m = bound_m;
     sc->bound_s = a * a * (1.0 + BOUND_REL) + 1e-300;
     double b = a * (1.0 + BOUND_REL) + BOUND_ABS_DEG;
     sc->skip_s = b * b;
 }
 
-static bool hit_worse(struct geo_index_hit a, struct geo_index_hit b)
+/* The metres of a squared distance, as geo_index_distance_m rounds them. */
+static double metres_of(double s)
 {
-    return a.distance_m > b.distance_m ||
-           (a.distance_m == b.distance_m && a.slot > b.slot);
+    return m_per_deg * sqrt(s);
+}
+
+/*
+ * Whether a hit at squared distance sa with slot la ranks after one at sb,
+ * lb, by (metres, slot): decided by s when they are far apart, else in
+ * metres.
+ */
+static bool rank_after_close(double sa, uint32_t la, double sb, uint32_t lb)
+{
+    double da = metres_of(sa), db = metres_of(sb);
+    return da > db || (da == db && la > lb);
+}
+
+static inline bool rank_after(double sa, uint32_t la, double sb, uint32_t lb)
+{
+    if (sa > sb * RANK_REL + RANK_ABS)
+        return true;
+    if (sb > sa * RANK_REL + RANK_ABS)
+        return false;
+    return rank_after_close(sa, la, sb, lb);
+}
+
+static inline bool hit_worse(struct geo_index_hit a, struct geo_index_hit b)
+{
+    return rank_after(a.distance_m, a.slot, b.distance_m, b.slot);
 }
 
 static void heap_sift_down(struct geo_index_hit *h, size_t n, size_t i)
@@ -662,80 +716,239 @@ static void heap_sift_up(struct geo_index_hit *h, size_t i)
     }
 }
 
-/* Offers a candidate already known to be within bound_m. */
-static void scan_offer(struct scan *sc, double dist_m, uint32_t slot)
+/*
+ * The k-th hit is now at squared distance s (within the radius): nothing
+ * ranking after it can enter. Both thresholds follow from s without a
+ * square root (docs/internals/geo.md, "Exactness").
+ */
+static void scan_tighten(struct scan *sc, double s)
 {
-    struct geo_index_hit h = {slot, dist_m};
+    sc->bound_s = s * (1.0 + BOUND_REL) + 1e-300;
+    sc->skip_s = s * (1.0 + SKIP_REL) + SKIP_ABS_S;
+}
+
+/* Offers a hit to the heap of the k > SMALL_K best. */
+static void scan_offer_heap(struct scan *sc, struct geo_index_hit h)
+{
     struct geo_index_hit *a = sc->hits;
-    if (dist_m > sc->bound_m)
-        return;
-    if (sc->k <= SMALL_K) {
-        size_t i = sc->n;
-        if (i == sc->k) {
-            if (!hit_worse(a[i - 1], h))
-                return;
-            i--;
-        } else {
-            sc->n++;
-        }
-        for (; i > 0 && hit_worse(a[i - 1], h); i--)
-            a[i] = a[i - 1];
-        a[i] = h;
-        if (sc->n == sc->k)
-            scan_set_bound(sc, a[sc->n - 1].distance_m);
-        return;
-    }
     if (sc->n < sc->k) {
         a[sc->n] = h;
         heap_sift_up(a, sc->n);
         if (++sc->n == sc->k)
-            scan_set_bound(sc, a[0].distance_m);
+            scan_tighten(sc, a[0].distance_m);
         return;
     }
     if (!hit_worse(a[0], h))
         return;
     a[0] = h;
     heap_sift_down(a, sc->n, 0);
-    scan_set_bound(sc, a[0].distance_m);
+    scan_tighten(sc, a[0].distance_m);
 }
 
-/* Puts the hits in ascending order. */
-static void scan_finish(struct scan *sc)
+/*
+ * Sorts hits a[0..n) (n <= SMALL_K) by (metres, slot): first by (s, slot)
+ * without branches (each hit's rank is the number of hits before it, the
+ * keys being distinct), then one insertion pass in the exact order, which
+ * moves a hit only past a near tie.
+ */
+static void hits_sort(struct geo_index_hit *a, size_t n)
 {
-    if (sc->k <= SMALL_K)
-        return;
-    for (size_t end = sc->n; end > 1; end--) {
-        struct geo_index_hit tmp = sc->hits[0];
-        sc->hits[0] = sc->hits[end - 1];
-        sc->hits[end - 1] = tmp;
-        heap_sift_down(sc->hits, end - 1, 0);
+    struct geo_index_hit tmp[SMALL_K];
+    uint8_t rank[SMALL_K] = {0};
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            bool after = (a[i].distance_m > a[j].distance_m) |
+                         ((a[i].distance_m == a[j].distance_m) &
+                          (a[i].slot > a[j].slot));
+            rank[i] += after;
+            rank[j] += !after;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[rank[i]] = a[i];
+    for (size_t j = 0; j < n; j++) {
+        struct geo_index_hit h = tmp[j];
+        size_t i = j;
+        for (; i > 0 && hit_worse(a[i - 1], h); i--)
+            a[i] = a[i - 1];
+        a[i] = h;
     }
 }
 
-/* ---- query: cells ----------------------------------------------------- */
+/*
+ * Offers an admitted entry at squared distance s, within bound_s: the
+ * general path (a heap for large k, the radius shell, near ties).
+ */
+static void scan_offer_slow(struct scan *sc, double s, uint32_t slot)
+{
+    if (s > sc->sure_s && sc->n < sc->k && metres_of(s) > sc->radius_m)
+        return;
+    struct geo_index_hit h = {slot, s};
+    if (sc->k > SMALL_K) {
+        scan_offer_heap(sc, h);
+        return;
+    }
+    struct geo_index_hit *a = sc->hits;
+    if (sc->n < sc->k) {
+        a[sc->n++] = h;
+        if (sc->n == sc->k) {
+            hits_sort(a, sc->n);
+            scan_tighten(sc, a[sc->n - 1].distance_m);
+        }
+        return;
+    }
+    size_t i = sc->n - 1;
+    if (!hit_worse(a[i], h))
+        return;
+    for (; i > 0 && hit_worse(a[i - 1], h); i--)
+        a[i] = a[i - 1];
+    a[i] = h;
+    scan_tighten(sc, a[sc->n - 1].distance_m);
+}
+
+/*
+ * Offers an admitted entry at squared distance s (dist_s) that passed
+ * bound_s when its chunk began. Until k hits are held they are appended
+ * unordered (and sorted once when the k-th arrives); after that a hit
+ * enters by insertion from the end. The common cases are inline: k small,
+ * s clearly within the radius, every hit passed clearly farther; anything
+ * else takes the exact general path.
+ */
+static inline void scan_offer(struct scan *sc, double s, uint32_t slot)
+{
+    if (s > sc->bound_s)
+        return;
+    struct geo_index_hit *a = sc->hits;
+    size_t n = sc->n, k = sc->k;
+    if (n < k) {
+        if (s > sc->sure_s || k > SMALL_K || n + 1 == k) {
+            scan_offer_slow(sc, s, slot);
+            return;
+        }
+        a[n] = (struct geo_index_hit){slot, s};
+        sc->n = n + 1;
+        return;
+    }
+    double hi = s * RANK_REL + RANK_ABS;
+    if (k > SMALL_K || !(a[k - 1].distance_m > hi)) {
+        scan_offer_slow(sc, s, slot);
+        return;
+    }
+    size_t i = k - 1;
+    for (; i > 0 && a[i - 1].distance_m > hi; i--)
+        a[i] = a[i - 1];
+    if (i > 0 && a[i - 1].distance_m * RANK_REL + RANK_ABS >= s) {
+        struct geo_index_hit h = {slot, s};
+        for (; i > 0 && hit_worse(a[i - 1], h); i--)
+            a[i] = a[i - 1];
+    }
+    a[i] = (struct geo_index_hit){slot, s};
+    scan_tighten(sc, a[k - 1].distance_m);
+}
+
+/* Puts the hits in ascending order and turns their s into metres. */
+static void scan_finish(struct scan *sc)
+{
+    if (sc->k <= SMALL_K && sc->n < sc->k)
+        hits_sort(sc->hits, sc->n);
+    if (sc->k > SMALL_K) {
+        for (size_t end = sc->n; end > 1; end--) {
+            struct geo_index_hit tmp = sc->hits[0];
+            sc->hits[0] = sc->hits[end - 1];
+            sc->hits[end - 1] = tmp;
+            heap_sift_down(sc->hits, end - 1, 0);
+        }
+    }
+    for (size_t i = 0; i < sc->n; i++)
+        sc->hits[i].distance_m = metres_of(sc->hits[i].distance_m);
+}
+
+/* ---- query: entries --------------------------------------------------- */
 
 #define CHUNK 32
 
 /*
- * The hot loop, in two passes per chunk so the distance arithmetic runs
- * without branches: squared distances first, then filter and offer.
+ * The hot loop: one pass per chunk computes each squared distance exactly
+ * as dist_s does (the same functions on the same values, so the same bits)
+ * and gathers, without branches, the entries that pass the filter and the
+ * bound; only those are offered. Most entries fail one test or the other
+ * in no predictable pattern, so the gather saves a mispredicted branch per
+ * entry. `wrap` false leaves out the antimeridian wrap, for callers that
+ * know no entry needs it (then dist_s would not change dlon either).
  */
-static void scan_block(struct scan *sc, const struct block *b, uint32_t len)
+static inline void scan_kernel(struct scan *sc, const struct entry *e,
+                               uint32_t len, bool wrap)
 {
     double s[CHUNK];
-    for (uint32_t base = 0; base < len; base += CHUNK) {
-        const struct entry *e = b->e + base;
-        uint32_t m = MIN((uint32_t)CHUNK, len - base);
-        for (uint32_t j = 0; j < m; j++)
-            s[j] = dist_s(sc->qlat, sc->qlon, sc->t, from_e7(e[j].lat_e7),
-                          from_e7(e[j].lon_e7));
+    uint32_t slot[CHUNK];
+    const double qlat = sc->qlat, qlon = sc->qlon;
+    const struct trig t = sc->t;
+    const uint32_t st_mask = sc->st_mask, attr_min = sc->attr_min;
+    for (;;) {
+        uint32_t m = MIN((uint32_t)CHUNK, len);
+        double bound_s = sc->bound_s;
+        uint32_t n = 0;
         for (uint32_t j = 0; j < m; j++) {
+            double dlat = from_e7(e[j].lat_e7) - qlat;
+            double dlon = from_e7(e[j].lon_e7) - qlon;
+            double v = dist_s_of(t, dlat, wrap ? wrap_dlon(dlon) : dlon);
             uint32_t a = e[j].attrs;
-            bool ok = ((sc->st_mask >> (a & 31u)) & 1u) &
-                      ((a >> ATTR_BATT_SHIFT) >= sc->batt_min);
-            if (ok & (s[j] <= sc->bound_s))
-                scan_offer(sc, m_per_deg * sqrt(s[j]), e[j].slot);
+            uint32_t ok = ((st_mask >> (a & 31u)) & 1u) & (a >= attr_min) &
+                          (v <= bound_s);
+            s[n] = v;
+            slot[n] = e[j].slot;
+            n += ok;
         }
+        for (uint32_t i = 0; i < n; i++)
+            scan_offer(sc, s[i], slot[i]);
+        if (len <= CHUNK)
+            return;
+        len -= CHUNK;
+        e += CHUNK;
+    }
+}
+
+/* Scans entries of a grid cell (or sub-cell). */
+static void scan_entries(struct scan *sc, const struct entry *e, uint32_t len)
+{
+    if (sc->wrap)
+        scan_kernel(sc, e, len, true);
+    else
+        scan_kernel(sc, e, len, false);
+}
+
+/* Scans entries anywhere, the overflow cell's included. */
+static void scan_entries_wrapped(struct scan *sc, const struct entry *e,
+                                 uint32_t len)
+{
+    scan_kernel(sc, e, len, true);
+}
+
+/* ---- query: cells ----------------------------------------------------- */
+
+/* Lines of a node to prefetch at most; the hardware streams the rest. */
+#define NODE_PREFETCH_LINES 8
+/* Entries that, with the block head, fit in two lines whatever the offset. */
+#define NODE_SHORT_LEN 6
+
+/*
+ * Starts loading the first lines of what non-empty cell c points to: its
+ * block of len entries or, for a split cell (len > MERGE_AT), its sub-cell
+ * headers, which the same byte count covers. Two lines always (the second
+ * may lie past a small block: a prefetch is only a hint and never faults,
+ * and the address is formed as an integer), more only for longer blocks,
+ * so the common case has no data-dependent branch.
+ */
+static void prefetch_node(const struct cell *c)
+{
+    uintptr_t p = (uintptr_t)c->node;
+    PREFETCH_READ((const void *)p);
+    PREFETCH_READ((const void *)(p + PREFETCH_LINE));
+    if (c->len > NODE_SHORT_LEN) {
+        size_t bytes = MIN(block_size(c->len),
+                           (size_t)NODE_PREFETCH_LINES * PREFETCH_LINE);
+        for (size_t off = 2 * PREFETCH_LINE; off < bytes; off += PREFETCH_LINE)
+            PREFETCH_READ((const void *)(p + off));
     }
 }
 
@@ -777,6 +990,20 @@ static double cell_lb_s(struct band b, double lon_gap_deg)
     return b.gap * b.gap + x * x;
 }
 
+static struct band row_band(const struct geo_index *ix, const struct scan *sc,
+                            int64_t row)
+{
+    int64_t lat = ix->lat0_e7 + row * ix->lat_step_e7;
+    return lat_band(sc, lat, lat + ix->lat_step_e7);
+}
+
+static double col_gap(const struct geo_index *ix, const struct scan *sc,
+                      int64_t col)
+{
+    int64_t lon = ix->lon0_e7 + col * ix->lon_step_e7;
+    return lon_gap(ix, sc, lon, lon + ix->lon_step_e7);
+}
+
 /* Scans the sub-cells of grid cell (row, col), nearest first. */
 static void scan_split(const struct geo_index *ix, struct scan *sc,
                        const struct split *sp, int64_t row, int64_t col)
@@ -791,7 +1018,7 @@ static void scan_split(const struct geo_index *ix, struct scan *sc,
         gaps[i] = lon_gap(ix, sc, lon0 + sub_edge(ix->lon_step_e7, i),
                           lon0 + sub_edge(ix->lon_step_e7, i + 1));
     }
-    /* Insertion sort of the non-empty sub-cells by lower bound. */
+    /* Insertion sort of the non-empty sub-cells in reach by lower bound. */
     double lb[SPLIT_KIDS];
     uint8_t order[SPLIT_KIDS];
     size_t n = 0;
@@ -799,6 +1026,9 @@ static void scan_split(const struct geo_index *ix, struct scan *sc,
         if (!sp->kids[k].len)
             continue;
         double v = cell_lb_s(bands[k / SPLIT_SIDE], gaps[k % SPLIT_SIDE]);
+        if (v > sc->skip_s)
+            continue;
+        prefetch_node(&sp->kids[k]);
         size_t i = n++;
         for (; i > 0 && lb[i - 1] > v; i--) {
             lb[i] = lb[i - 1];
@@ -809,44 +1039,47 @@ static void scan_split(const struct geo_index *ix, struct scan *sc,
     }
     for (size_t i = 0; i < n && lb[i] <= sc->skip_s; i++) {
         const struct cell *kid = &sp->kids[order[i]];
-        scan_block(sc, (const struct block *)kid->node, kid->len);
+        scan_entries(sc, ((const struct block *)kid->node)->e, kid->len);
     }
 }
 
-/* A grid cell waiting to be scanned in the current ring. */
+/* Scans grid cell c at (row, col), a block or a split. */
+static void scan_cell(const struct geo_index *ix, struct scan *sc,
+                      const struct cell *c, int64_t row, int64_t col)
+{
+    if (c->len <= MERGE_AT || c->node->kind == NODE_BLOCK)
+        scan_entries(sc, ((const struct block *)c->node)->e, c->len);
+    else
+        scan_split(ix, sc, (const struct split *)c->node, row, col);
+}
+
+/* A grid cell in reach, waiting to be scanned. */
 struct pending {
     double lb_s;
     const struct cell *c;
-    int64_t row, col;
+    int32_t row, col;
 };
 
 #define RING_BATCH 64
 
 /*
- * Scans the pending cells nearest first. Loading every cell's node before
- * scanning any lets the memory system fetch them in parallel.
+ * Scans the pending (non-empty) cells nearest first. Their nodes are all
+ * prefetched before any is scanned, so that their misses overlap.
  */
 static void scan_pending(const struct geo_index *ix, struct scan *sc,
                          struct pending *p, size_t n)
 {
-    for (size_t i = 1; i < n; i++) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        prefetch_node(p[i].c);
         struct pending v = p[i];
-        size_t j = i;
+        size_t j = m++;
         for (; j > 0 && p[j - 1].lb_s > v.lb_s; j--)
             p[j] = p[j - 1];
         p[j] = v;
     }
-    volatile uint32_t touch = 0;
-    for (size_t i = 0; i < n; i++)
-        touch = p[i].c->node->kind;
-    (void)touch;
-    for (size_t i = 0; i < n && p[i].lb_s <= sc->skip_s; i++) {
-        struct node *node = p[i].c->node;
-        if (node->kind == NODE_BLOCK)
-            scan_block(sc, (const struct block *)node, p[i].c->len);
-        else
-            scan_split(ix, sc, (const struct split *)node, p[i].row, p[i].col);
-    }
+    for (size_t i = 0; i < m && p[i].lb_s <= sc->skip_s; i++)
+        scan_cell(ix, sc, p[i].c, p[i].row, p[i].col);
 }
 
 /* The grid cell nearest to the query: its own, clamped to the grid. */
@@ -862,35 +1095,103 @@ static void query_cell(const struct geo_index *ix, const struct scan *sc,
 }
 
 /*
- * Loads the 3 x 3 cells around (qr, qc) and the ends of their blocks
- * without using them, so that the memory system fetches them all at once
- * (and while the query sets up) instead of one by one during the scan.
+ * Starts loading the headers of the 3 x 3 cells around (qr, qc): a row's
+ * three are adjacent, so its first and last cover its lines.
  */
 static void prefetch_around(const struct geo_index *ix, int64_t qr, int64_t qc)
 {
-    const struct cell *near[9];
-    size_t n = 0;
-    uint32_t sum = 0;
-    for (int64_t r = MAX(qr - 1, 0); r <= MIN(qr + 1, ix->rows - 1); r++) {
-        for (int64_t c = MAX(qc - 1, 0); c <= MIN(qc + 1, ix->cols - 1); c++) {
-            near[n] = &ix->cells[r * ix->cols + c];
-            sum += near[n++]->len;
+    int64_t c0 = MAX(qc - 1, 0), c1 = MIN(qc + 1, (int64_t)ix->cols - 1);
+    int64_t r1 = MIN(qr + 1, (int64_t)ix->rows - 1);
+    for (int64_t r = MAX(qr - 1, 0); r <= r1; r++) {
+        PREFETCH_READ(&ix->cells[r * ix->cols + c0]);
+        PREFETCH_READ(&ix->cells[r * ix->cols + c1]);
+    }
+}
+
+/*
+ * Collects the non-empty cells of ring `ring` (>= 2) around (qr, qc) whose
+ * lower bound is within reach and scans them in batches. A row out of
+ * reach is skipped whole; in the others, the header is read first (a ring
+ * row's headers are adjacent, and in an empty area most are empty), the
+ * bound computed only for non-empty cells.
+ */
+static void scan_ring(const struct geo_index *ix, struct scan *sc, int64_t qr,
+                      int64_t qc, int64_t ring)
+{
+    int64_t rows = ix->rows, cols = ix->cols;
+    int64_t r0 = qr - ring, r1 = qr + ring;
+    int64_t c0 = qc - ring, c1 = qc + ring;
+    struct pending pend[RING_BATCH];
+    size_t np = 0;
+    for (int64_t row = MAX(r0, 0); row <= MIN(r1, rows - 1); row++) {
+        struct band b = row_band(ix, sc, row);
+        if (b.gap * b.gap > sc->skip_s)
+            continue;
+        bool whole = row == r0 || row == r1;
+        int64_t step = whole ? 1 : c1 - c0;
+        for (int64_t col = whole ? MAX(c0, 0) : c0; col <= MIN(c1, cols - 1);
+             col += step) {
+            if (col < 0)
+                continue;
+            const struct cell *c = &ix->cells[row * cols + col];
+            if (!c->len)
+                continue;
+            double lb = cell_lb_s(b, col_gap(ix, sc, col));
+            if (lb > sc->skip_s)
+                continue;
+            pend[np++] = (struct pending){lb, c, (int32_t)row, (int32_t)col};
+            if (np == RING_BATCH) {
+                scan_pending(ix, sc, pend, np);
+                np = 0;
+            }
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        const struct node *node = near[i]->node;
-        if (node && node->kind == NODE_BLOCK)
-            sum += ((const struct block *)node)->e[near[i]->len - 1].attrs;
+    scan_pending(ix, sc, pend, np);
+}
+
+/*
+ * Scans the 3 x 3 cells around (qr, qc), whose headers were prefetched when
+ * the query began: prefetches the nodes of the non-empty ones, then scans
+ * them in a fixed order that is nearly nearest first (the center, its four
+ * edge neighbours, the corners), skipping those out of reach.
+ */
+static void scan_near(const struct geo_index *ix, struct scan *sc, int64_t qr,
+                      int64_t qc)
+{
+    static const int8_t order[9][2] = {{0, 0},  {-1, 0}, {1, 0},
+                                       {0, -1}, {0, 1},  {-1, -1},
+                                       {-1, 1}, {1, -1}, {1, 1}};
+    struct band bands[3];
+    double gaps[3];
+    for (int64_t i = 0; i < 3; i++) {
+        bands[i] = row_band(ix, sc, qr + i - 1);
+        gaps[i] = col_gap(ix, sc, qc + i - 1);
     }
-    volatile uint32_t sink = sum;
-    (void)sink;
+    struct pending p[9];
+    size_t n = 0;
+    for (size_t i = 0; i < 9; i++) {
+        int64_t row = qr + order[i][0], col = qc + order[i][1];
+        if (row < 0 || row >= ix->rows || col < 0 || col >= ix->cols)
+            continue;
+        const struct cell *c = &ix->cells[row * ix->cols + col];
+        if (!c->len)
+            continue;
+        prefetch_node(c);
+        double lb = cell_lb_s(bands[order[i][0] + 1], gaps[order[i][1] + 1]);
+        p[n++] = (struct pending){lb, c, (int32_t)row, (int32_t)col};
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].lb_s <= sc->skip_s)
+            scan_cell(ix, sc, p[i].c, p[i].row, p[i].col);
+    }
 }
 
 /*
  * Visits the grid in rings of cells around the query's cell (clamped to the
- * grid), nearest cells first within a ring, skipping cells whose lower
- * bound exceeds the current bound, and stops once every cell not yet
- * visited is provably beyond it.
+ * grid): rings 0 and 1 together, then one ring at a time, nearest cells
+ * first within a batch, skipping cells whose lower bound exceeds the
+ * current bound, and stops once every cell not yet visited is provably
+ * beyond it.
  */
 static void scan_grid(const struct geo_index *ix, struct scan *sc, int64_t qr,
                       int64_t qc)
@@ -903,46 +1204,20 @@ static void scan_grid(const struct geo_index *ix, struct scan *sc, int64_t qr,
         MIN(mid_cos(sc->t, -dmax), mid_cos(sc->t, dmax)) - COS_MARGIN;
     cos_r = MAX(cos_r, 0.0);
 
-    struct pending pend[RING_BATCH];
-    for (int64_t ring = 0;; ring++) {
-        int64_t r0 = qr - ring, r1 = qr + ring;
-        int64_t c0 = qc - ring, c1 = qc + ring;
-        size_t np = 0;
-        for (int64_t row = MAX(r0, 0); row <= MIN(r1, rows - 1); row++) {
-            int64_t lat = ix->lat0_e7 + row * ix->lat_step_e7;
-            struct band b = lat_band(sc, lat, lat + ix->lat_step_e7);
-            if (b.gap * b.gap > sc->skip_s)
-                continue;
-            bool whole = row == r0 || row == r1;
-            int64_t step = whole ? 1 : c1 - c0;
-            for (int64_t col = whole ? MAX(c0, 0) : c0;
-                 col <= MIN(c1, cols - 1); col += step) {
-                if (col < 0)
-                    continue;
-                const struct cell *c = &ix->cells[row * cols + col];
-                if (!c->len)
-                    continue;
-                int64_t lon = ix->lon0_e7 + col * ix->lon_step_e7;
-                double lb =
-                    cell_lb_s(b, lon_gap(ix, sc, lon, lon + ix->lon_step_e7));
-                if (lb > sc->skip_s)
-                    continue;
-                pend[np++] = (struct pending){lb, c, row, col};
-                if (np == RING_BATCH) {
-                    scan_pending(ix, sc, pend, np);
-                    np = 0;
-                }
-            }
-        }
-        scan_pending(ix, sc, pend, np);
+    int64_t lat_end = ix->lat0_e7 + rows * ix->lat_step_e7;
+    int64_t lon_end = ix->lon0_e7 + cols * ix->lon_step_e7;
+    scan_near(ix, sc, qr, qc);
+    for (int64_t ring = 1;; ring++) {
+        if (ring > 1)
+            scan_ring(ix, sc, qr, qc, ring);
 
         /*
          * Cells left lie in rows outside [r0, r1] or columns outside
          * [c0, c1]. A row gap bounds them directly; a column gap does for
          * points within radius_m, which are the only ones that matter.
          */
-        int64_t lat_end = ix->lat0_e7 + rows * ix->lat_step_e7;
-        int64_t lon_end = ix->lon0_e7 + cols * ix->lon_step_e7;
+        int64_t r0 = qr - ring, r1 = qr + ring;
+        int64_t c0 = qc - ring, c1 = qc + ring;
         double g = INFINITY;
         bool left = false;
         if (r0 > 0) {
@@ -968,6 +1243,21 @@ static void scan_grid(const struct geo_index *ix, struct scan *sc, int64_t qr,
         if (!left || g * g > sc->skip_s)
             return;
     }
+}
+
+/*
+ * Whether dist_s could wrap dlon for some entry of a grid cell: entries
+ * there have lon_e7 in [lon_lo, lon_hi], and the computed dlon is monotone
+ * in lon_e7, so checking both ends decides it for all.
+ */
+static bool grid_may_wrap(const struct geo_index *ix, const struct scan *sc)
+{
+    int64_t lo = MAX(ix->lon0_e7, (int64_t)-1800000000);
+    int64_t hi = MIN(ix->lon0_e7 + (int64_t)ix->cols * ix->lon_step_e7 - 1,
+                     (int64_t)1800000000);
+    double dlo = from_e7(lo) - sc->qlon;
+    double dhi = from_e7(hi) - sc->qlon;
+    return !(dhi <= 180.0 && dlo >= -180.0);
 }
 
 static enum err query_check(const struct geo_index_query *q, size_t cap,
@@ -1032,14 +1322,19 @@ enum err geo_index_query(const struct geo_index *ix,
             sc.st_mask |= q->filter.state_mask << (type * 8);
     }
     int32_t mb = q->filter.min_battery_pct;
-    sc.batt_min = mb <= 0 ? 0u : (uint32_t)mb + 1u;
-    scan_set_bound(&sc, q->radius_m);
+    /* Battery + 1 is the top of the word, so one compare tests it. */
+    sc.attr_min = mb <= 0 ? 0u : ((uint32_t)mb + 1u) << ATTR_BATT_SHIFT;
+    sc.wrap = grid_may_wrap(ix, &sc);
+    double a = q->radius_m * deg_per_m;
+    scan_set_bound(&sc, a);
+    sc.sure_s = a * a * (1.0 - BOUND_REL);
 
     if (sc.st_mask && ix->count) {
         scan_grid(ix, &sc, qr, qc);
         const struct cell *over = &ix->cells[ix->ncells];
         if (over->len)
-            scan_block(&sc, (const struct block *)over->node, over->len);
+            scan_entries_wrapped(&sc, ((const struct block *)over->node)->e,
+                                 over->len);
     }
     scan_finish(&sc);
     *n = sc.n;

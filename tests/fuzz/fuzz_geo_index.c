@@ -91,6 +91,25 @@ static struct geo_latlng take_pos(struct input *in, const struct geo_index *ix,
     double h = b.max_lat_deg - b.min_lat_deg;
     double w = b.max_lon_deg - b.min_lon_deg;
     struct geo_latlng p;
+    if (mode >= 248) {
+        /*
+         * k (a, b) from the region's centre, a^2 + b^2 = c^2, or k (c, 0):
+         * at (0, 0), where the cosine is exactly 1, these lie at equal true
+         * distances from the centre and tie or nearly tie after rounding.
+         */
+        static const int trip[][3] = {{3, 4, 5},    {5, 12, 13},  {8, 15, 17},
+                                      {7, 24, 25},  {20, 21, 29}, {9, 40, 41},
+                                      {33, 56, 65}, {16, 63, 65}};
+        const int *t = trip[take_u8(in) % ARRAY_LEN(trip)];
+        int k = (int)(take_u8(in) % 65);
+        unsigned o = take_u8(in);
+        int xy[4][2] = {{t[0], t[1]}, {t[1], t[0]}, {t[2], 0}, {0, t[2]}};
+        int dy = xy[o & 3][0] * (o & 4 ? -1 : 1);
+        int dx = xy[o & 3][1] * (o & 8 ? -1 : 1);
+        p.lat_deg = (b.min_lat_deg + b.max_lat_deg) / 2 + dy * k * 1e-7;
+        p.lon_deg = (b.min_lon_deg + b.max_lon_deg) / 2 + dx * k * 1e-7;
+        return p;
+    }
     switch (mode % 8) {
     case 0:
     case 1:

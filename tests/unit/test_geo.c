@@ -1186,6 +1186,177 @@ TEST(geo_index_exact_dense_wide)
 }
 
 /*
+ * Every k around the edges of the hit structures (appended unordered until
+ * the k-th arrives, then a sorted array up to 32, a heap above), in a dense
+ * city with exact duplicates and selective filters: brute force's answer.
+ */
+TEST(geo_index_k_boundaries)
+{
+    static const size_t ks[] = {1, 2, 3, 9, 10, 11, 31, 32, 33, 64};
+    struct geo_bbox b = {31.20, 121.40, 31.22, 121.42};
+    struct rng r;
+    rng_seed(&r, 31);
+    struct geo_index *ix = new_index(b, 0);
+    struct model m;
+    model_init(&m, 6000);
+    struct geo_latlng hot[5];
+    for (size_t i = 0; i < ARRAY_LEN(hot); i++)
+        hot[i] = random_point(&r, b, 0);
+    for (uint32_t s = 0; s < 6000; s++) {
+        struct geo_latlng p = hotspot_point(&r, b, hot, ARRAY_LEN(hot));
+        if (s > 0 && s % 7 == 0)
+            p = m.pos[rng_below(&r, s)]; /* on an earlier bike */
+        put_both(ix, &m, s, p, random_attrs(&r));
+    }
+    for (int i = 0; i < 600; i++) {
+        struct geo_latlng c =
+            i % 3 ? random_point(&r, b, 0.002) : m.pos[rng_below(&r, m.n)];
+        struct geo_index_query q = {c, random_radius(&r), ks[i % ARRAY_LEN(ks)],
+                                    random_filter(&r)};
+        check_query(ix, &m, &q);
+    }
+    model_release(&m);
+    geo_index_free(ix);
+}
+
+/*
+ * Hits right at the radius: with the radius set to a bike's exact distance
+ * it is found, with the next smaller double it is not, also among many
+ * bikes within centimetres of the radius and with fewer than k inside.
+ */
+TEST(geo_index_radius_shell)
+{
+    static const size_t ks[] = {1, 10, 33};
+    struct rng r;
+    rng_seed(&r, 32);
+    struct geo_index *ix = new_index(shanghai, 0);
+    struct model m;
+    model_init(&m, 300);
+    struct geo_latlng c = {31.2000000333, 121.4000000777};
+    for (uint32_t s = 0; s < 300; s++)
+        put_both(ix, &m, s,
+                 geo_offset(c, rng_range(&r, 0, 360),
+                            300 + rng_range(&r, -0.05, 0.05)),
+                 plain);
+    for (uint32_t s = 0; s < 300; s += 3) {
+        double d = geo_index_distance_m(c, m.pos[s]);
+        for (size_t i = 0; i < ARRAY_LEN(ks); i++) {
+            struct geo_index_query q = make_query(c, d, ks[i]);
+            size_t n = check_query(ix, &m, &q);
+            CHECK(n > 0);
+            q.radius_m = nextafter(d, 0);
+            check_query(ix, &m, &q);
+        }
+    }
+    model_release(&m);
+    geo_index_free(ix);
+
+    /* More bikes on one spot right at the radius than k. */
+    ix = new_index(shanghai, 0);
+    model_init(&m, 60);
+    struct geo_latlng spot = geo_offset(c, 30, 200);
+    for (uint32_t s = 0; s < 60; s++)
+        put_both(ix, &m, (s * 37) % 60, s < 40 ? spot : geo_offset(c, s, 150),
+                 plain);
+    for (size_t i = 0; i < ARRAY_LEN(ks); i++) {
+        struct geo_index_query q =
+            make_query(c, geo_index_distance_m(c, m.pos[0]), ks[i]);
+        check_query(ix, &m, &q);
+    }
+    model_release(&m);
+    geo_index_free(ix);
+}
+
+static int double_cmp(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+/*
+ * Near ties. At (0, 0) the cosine is exactly 1, so lattice points k(a, b)
+ * with a^2 + b^2 = c^2 lie at the same true distance as k(c, 0), and their
+ * squared distances differ only by rounding: some round to equal metres
+ * (the slot must decide) and some, within 1e-12 of each other, to
+ * different metres. The index ranks by squared distance and must settle
+ * both in metres, exactly as brute force does.
+ */
+TEST(geo_index_near_ties)
+{
+    static const int trip[][3] = {{3, 4, 5},    {5, 12, 13},  {8, 15, 17},
+                                  {7, 24, 25},  {20, 21, 29}, {12, 35, 37},
+                                  {9, 40, 41},  {28, 45, 53}, {11, 60, 61},
+                                  {33, 56, 65}, {16, 63, 65}};
+    struct geo_bbox b = {-0.05, -0.05, 0.05, 0.05};
+    struct geo_latlng c = {0, 0};
+    struct rng r;
+    rng_seed(&r, 33);
+    struct geo_index *ix = new_index(b, 25);
+    size_t cap = 40 * ARRAY_LEN(trip) * 16;
+    struct model m;
+    model_init(&m, cap);
+    double *s = xcalloc(cap, sizeof(*s));
+    size_t n = 0;
+    for (int k = 1; k <= 40; k++) {
+        for (size_t t = 0; t < ARRAY_LEN(trip); t++) {
+            int xy[4][2] = {{trip[t][0], trip[t][1]},
+                            {trip[t][1], trip[t][0]},
+                            {trip[t][2], 0},
+                            {0, trip[t][2]}};
+            for (int i = 0; i < 16; i++) {
+                int sy = i & 4 ? -1 : 1, sx = i & 8 ? -1 : 1;
+                struct geo_latlng p = {sy * xy[i & 3][0] * k * 1e-7,
+                                       sx * xy[i & 3][1] * k * 1e-7};
+                /* A scrambled slot order, so slots disagree with s. */
+                put_both(ix, &m, (uint32_t)((n * 7919) % cap), p, plain);
+                p = geo_index_quantize(p);
+                s[n++] = p.lat_deg * p.lat_deg + p.lon_deg * p.lon_deg;
+                CHECK(GEO_EARTH_RADIUS_M * (M_PI / 180) * sqrt(s[n - 1]) ==
+                      geo_index_distance_m(c, p));
+            }
+        }
+    }
+    /* The construction does produce both kinds of near tie. */
+    qsort(s, n, sizeof(*s), double_cmp);
+    size_t same_m = 0, apart_m = 0;
+    for (size_t i = 1; i < n; i++) {
+        double d0 = GEO_EARTH_RADIUS_M * (M_PI / 180) * sqrt(s[i - 1]);
+        double d1 = GEO_EARTH_RADIUS_M * (M_PI / 180) * sqrt(s[i]);
+        same_m += s[i] != s[i - 1] && d1 == d0;
+        apart_m += s[i] <= s[i - 1] * (1 + 1e-12) && d1 != d0;
+    }
+    CHECK(same_m > 10);
+    CHECK(apart_m > 10);
+    for (size_t k = 1; k <= 400; k += 1 + k / 8) {
+        struct geo_index_query q = make_query(c, 100, k);
+        check_query(ix, &m, &q);
+        q.filter.state_mask = 1;
+        check_query(ix, &m, &q);
+    }
+    xfree(s);
+    model_release(&m);
+    geo_index_free(ix);
+
+    /*
+     * A tie that must go to the front: four bikes on a spot, a fifth a
+     * metre farther, then (stored last) one more on the spot with the
+     * lowest slot; k = 5.
+     */
+    ix = new_index(shanghai, 0);
+    model_init(&m, 30);
+    c = (struct geo_latlng){31.2, 121.4};
+    struct geo_latlng spot = geo_offset(c, 90, 10);
+    for (uint32_t slot = 10; slot < 14; slot++)
+        put_both(ix, &m, slot, spot, plain);
+    put_both(ix, &m, 20, geo_offset(c, 90, 11), plain);
+    put_both(ix, &m, 1, spot, plain);
+    struct geo_index_query q5 = make_query(c, 100, 5);
+    CHECK_EQ(check_query(ix, &m, &q5), 5);
+    model_release(&m);
+    geo_index_free(ix);
+}
+
+/*
  * The ring search stops when every unvisited column is provably too far.
  * At high latitude the cosine that scales longitude shrinks towards the
  * pole, so a bike in the next column but slightly poleward can be nearer
@@ -1285,5 +1456,8 @@ const struct test_case test_suite_geo[] = {
     CASE(geo_index_ties_heap),
     CASE(geo_index_split_merge),
     CASE(geo_index_exact_dense_wide),
+    CASE(geo_index_k_boundaries),
+    CASE(geo_index_radius_shell),
+    CASE(geo_index_near_ties),
     {0},
 };
