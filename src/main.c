@@ -16,8 +16,9 @@ static const struct {
     {"demo", cmd_demo, "run a small seeded city to ride with curl"},
     {"token", cmd_token, "create an operator token (token create)"},
     {"sim", cmd_sim, "simulated smart locks (sim locks)"},
-    {"import", cmd_import, "load bikes from CSV (import bikes FILE)"},
+    {"import", cmd_import, "load bikes or trip history (import bikes|trips)"},
     {"forecast", cmd_forecast, "demand forecast and its backtest"},
+    {"plan", cmd_plan, "plan rebalancing truck routes (BRP instance)"},
 };
 
 static void usage(FILE *f)

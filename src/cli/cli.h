@@ -18,6 +18,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_forecast(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_gateway_worker(int argc, char **argv);
 
 /* One command-line option: --name VALUE (str) or --name (flag). */
