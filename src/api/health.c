@@ -58,6 +58,11 @@ void api__metrics(struct api_ctx *ctx, struct api_req *req,
     counter(&b, "spoke_positions_flushed_total",
             "Positions written to the history.", "counter",
             st.positions_flushed);
+    counter(&b, "spoke_searches_total", "Searches counted in the search log.",
+            "counter", st.searches);
+    counter(&b, "spoke_search_rows_total",
+            "Search log aggregates written (minute, square, found).", "counter",
+            st.search_rows);
     buf_puts(&b, "# HELP spoke_bikes Bikes by MDS state.\n"
                  "# TYPE spoke_bikes gauge\n");
     for (int s = 0; s < CORE_VS_COUNT; s++)

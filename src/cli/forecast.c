@@ -10,10 +10,12 @@
 #include "base/sys.h"
 #include "cli/cli.h"
 #include "base/clock.h"
+#include "base/imap.h"
 #include "base/str.h"
 #include "base/vec.h"
 #include "dispatch/demand.h"
 #include "dispatch/forecast.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -851,6 +853,60 @@ static void print_top(const struct sg_data *sg, const double *rent,
     xfree(r);
 }
 
+/*
+ * Forecasts the 24 h from slot origin of sg's series and prints the view:
+ * the hourly totals and the top cells. zone names the series' offset.
+ */
+static bool show_view(const struct sg_data *sg, size_t origin, double cell_m,
+                      size_t top, const char *zone)
+{
+    const struct demand_series *s = &sg->series;
+    size_t horizon = s->slots_per_day;
+    struct forecast_params p;
+    forecast_params_default(&p);
+    double *rent = xmalloc(s->ncells * horizon * sizeof(double));
+    double *ret = xmalloc(s->ncells * horizon * sizeof(double));
+    struct err_detail d;
+    err_clear(&d);
+    enum err e = forecast_run(s, origin, horizon, &p, rent, ret, &d);
+    if (e != ERR_OK) {
+        fprintf(stderr, "spoke: cannot forecast: %s\n",
+                d.msg[0] ? d.msg : err_name(e));
+        goto out;
+    }
+    char when[96];
+    slot_label(s, origin, when, sizeof(when));
+    printf("forecast from %s (%s) for 24 h: %zu cells of %.0f m, "
+           "history %zu trips\n\nhour         rentals  returns\n",
+           when, zone, s->ncells, cell_m, sg->trips);
+    double total[2] = {0, 0};
+    for (size_t h = 0; h < horizon / SLOTS_PER_HOUR; h++) {
+        double v[2] = {0, 0};
+        for (size_t c = 0; c < s->ncells; c++) {
+            for (size_t k = h * SLOTS_PER_HOUR; k < (h + 1) * SLOTS_PER_HOUR;
+                 k++) {
+                v[0] += rent[c * horizon + k];
+                v[1] += ret[c * horizon + k];
+            }
+        }
+        slot_label(s, origin + h * SLOTS_PER_HOUR, when, sizeof(when));
+        printf("%s %8.0f %8.0f\n", when + 15, v[0], v[1]);
+        total[0] += v[0];
+        total[1] += v[1];
+    }
+    printf("total        %8.0f %8.0f\n", total[0], total[1]);
+    print_top(sg, rent, ret, horizon, top, "rentals", 1, 0);
+    print_top(sg, rent, ret, horizon, top, "returns", 0, 1);
+    print_top(sg, rent, ret, horizon, top,
+              "deficit (rentals minus returns: bring bikes)", 1, -1);
+    print_top(sg, rent, ret, horizon, top,
+              "surplus (returns minus rentals: collect bikes)", -1, 1);
+out:
+    xfree(rent);
+    xfree(ret);
+    return e == ERR_OK;
+}
+
 static int operator_view(const char *dir, double cell_m, const char *at,
                          size_t top)
 {
@@ -860,7 +916,6 @@ static int operator_view(const char *dir, double cell_m, const char *at,
     const struct demand_series *s = &sg.series;
     size_t horizon = s->slots_per_day, origin = s->nslots - horizon;
     int rc = 1;
-    double *rent = NULL, *ret = NULL;
     if (at) {
         int64_t ms;
         size_t slot;
@@ -879,50 +934,236 @@ static int operator_view(const char *dir, double cell_m, const char *at,
         }
         origin = slot;
     }
-    struct forecast_params p;
-    forecast_params_default(&p);
-    rent = xmalloc(s->ncells * horizon * sizeof(double));
-    ret = xmalloc(s->ncells * horizon * sizeof(double));
+    rc = show_view(&sg, origin, cell_m, top, "UTC+8") ? 0 : 1;
+out:
+    demand_series_release(&sg.series);
+    return rc;
+}
+
+/* ---- the store's demand history (--db) ---------------------------- */
+
+#define DAY_MS (DEMAND_DAY_S * INT64_C(1000))
+
+/*
+ * What two passes over the store's events collect: the box around them,
+ * then per cell of the grid over that box its counts per slot and kind
+ * (only cells with events get a block), and the days a trip started on.
+ */
+struct db_hist {
+    int64_t from_ms;
+    struct geo_bbox box;
+    size_t events;
+    const struct demand_grid *grid;
+    int64_t day0;
+    int32_t utc_offset_s;
+    size_t ndays;
+    size_t nslots;
+    struct imap at;    /* cell id -> index + 1 into cells and blocks */
+    int64_t *cells;    /* in order of first event */
+    uint16_t **blocks; /* [kind * nslots + slot] counts per cell */
+    size_t ncells, capcells;
+    uint8_t *started; /* [ndays] a trip started that day */
+    size_t trips;
+    uint64_t lost;
+};
+
+static enum err db_box(void *ctx, const struct store_demand_event *e)
+{
+    struct db_hist *h = ctx;
+    h->box.min_lat_deg = MIN(h->box.min_lat_deg, e->pos.lat_deg);
+    h->box.max_lat_deg = MAX(h->box.max_lat_deg, e->pos.lat_deg);
+    h->box.min_lon_deg = MIN(h->box.min_lon_deg, e->pos.lon_deg);
+    h->box.max_lon_deg = MAX(h->box.max_lon_deg, e->pos.lon_deg);
+    h->events++;
+    return ERR_OK;
+}
+
+static enum err db_count(void *ctx, const struct store_demand_event *e)
+{
+    static const enum demand_kind kinds[] = {
+        [STORE_DEMAND_RENTAL] = DEMAND_RENTALS,
+        [STORE_DEMAND_RETURN] = DEMAND_RETURNS,
+        [STORE_DEMAND_LOST] = DEMAND_LOST,
+    };
+    struct db_hist *h = ctx;
+    int64_t cell;
+    if ((unsigned)e->kind >= ARRAY_LEN(kinds) ||
+        demand_grid_cell(h->grid, e->pos, &cell) != ERR_OK)
+        return ERR_OK; /* outside the box: an event of after pass 1 */
+    int64_t t_s = e->t_ms / 1000 - (e->t_ms % 1000 < 0);
+    int64_t day = demand_local_day(t_s, h->utc_offset_s) - h->day0;
+    int64_t local_s = t_s + h->utc_offset_s;
+    int64_t slot = day * (DEMAND_DAY_S / SG_SLOT_S) +
+                   (local_s - (day + h->day0) * DEMAND_DAY_S) / SG_SLOT_S;
+    if (day < 0 || slot < 0 || (size_t)slot >= h->nslots)
+        return ERR_OK;
+    uintptr_t i = (uintptr_t)imap_get(&h->at, (uint64_t)cell);
+    if (!i) {
+        if (h->ncells == h->capcells) {
+            h->capcells = h->capcells ? 2 * h->capcells : 256;
+            h->cells = xreallocarray(h->cells, h->capcells, sizeof(*h->cells));
+            h->blocks =
+                xreallocarray(h->blocks, h->capcells, sizeof(*h->blocks));
+        }
+        h->cells[h->ncells] = cell;
+        h->blocks[h->ncells] =
+            xcalloc(DEMAND_KINDS * h->nslots, sizeof(uint16_t));
+        i = ++h->ncells;
+        imap_put(&h->at, (uint64_t)cell, (void *)i);
+    }
+    uint16_t *c = &h->blocks[i - 1][kinds[e->kind] * h->nslots + (size_t)slot];
+    *c = (uint16_t)MIN((uint32_t)*c + e->n, (uint32_t)UINT16_MAX);
+    if (e->kind == STORE_DEMAND_RENTAL) {
+        h->started[day] = 1;
+        h->trips++;
+    } else if (e->kind == STORE_DEMAND_LOST) {
+        h->lost += e->n;
+    }
+    return ERR_OK;
+}
+
+static void db_hist_release(struct db_hist *h)
+{
+    for (size_t i = 0; i < h->ncells; i++)
+        xfree(h->blocks[i]);
+    xfree(h->blocks);
+    xfree(h->cells);
+    xfree(h->started);
+    imap_release(&h->at);
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The series of h's counts; false (printed) on failure. */
+static bool db_series(struct db_hist *h, struct sg_data *sg)
+{
+    int64_t *sorted = xmalloc(h->ncells * sizeof(*sorted));
+    memcpy(sorted, h->cells, h->ncells * sizeof(*sorted));
+    qsort(sorted, h->ncells, sizeof(*sorted), i64_cmp);
     struct err_detail d;
     err_clear(&d);
-    enum err e = forecast_run(s, origin, horizon, &p, rent, ret, &d);
-    if (e != ERR_OK) {
-        fprintf(stderr, "spoke: cannot forecast: %s\n",
-                d.msg[0] ? d.msg : err_name(e));
-        goto out;
-    }
-    char when[96];
-    slot_label(s, origin, when, sizeof(when));
-    printf("forecast from %s (UTC+8) for 24 h: %zu cells of %.0f m, "
-           "history %zu trips\n\nhour         rentals  returns\n",
-           when, s->ncells, cell_m, sg.trips);
-    double total[2] = {0, 0};
-    for (size_t h = 0; h < horizon / SLOTS_PER_HOUR; h++) {
-        double v[2] = {0, 0};
-        for (size_t c = 0; c < s->ncells; c++) {
-            for (size_t k = h * SLOTS_PER_HOUR; k < (h + 1) * SLOTS_PER_HOUR;
-                 k++) {
-                v[0] += rent[c * horizon + k];
-                v[1] += ret[c * horizon + k];
+    enum err e = demand_series_init(&sg->series, h->day0, h->ndays, SG_SLOT_S,
+                                    h->utc_offset_s, sorted, h->ncells,
+                                    sg->grid.cols, &d);
+    for (size_t ci = 0; e == ERR_OK && ci < h->ncells; ci++) {
+        uintptr_t i = (uintptr_t)imap_get(&h->at, (uint64_t)sorted[ci]);
+        for (size_t k = 0; k < DEMAND_KINDS; k++) {
+            const uint16_t *b = h->blocks[i - 1] + k * h->nslots;
+            for (size_t t = 0; t < h->nslots; t++) {
+                if (b[t])
+                    demand_series_add(&sg->series, ci, (enum demand_kind)k, t,
+                                      b[t]);
             }
         }
-        slot_label(s, origin + h * SLOTS_PER_HOUR, when, sizeof(when));
-        printf("%s %8.0f %8.0f\n", when + 15, v[0], v[1]);
-        total[0] += v[0];
-        total[1] += v[1];
     }
-    printf("total        %8.0f %8.0f\n", total[0], total[1]);
-    print_top(&sg, rent, ret, horizon, top, "rentals", 1, 0);
-    print_top(&sg, rent, ret, horizon, top, "returns", 0, 1);
-    print_top(&sg, rent, ret, horizon, top,
-              "deficit (rentals minus returns: bring bikes)", 1, -1);
-    print_top(&sg, rent, ret, horizon, top,
-              "surplus (returns minus rentals: collect bikes)", -1, 1);
-    rc = 0;
+    xfree(sorted);
+    if (e != ERR_OK) {
+        fprintf(stderr, "spoke: cannot build the series: %s%s\n", d.msg,
+                e == ERR_TOO_BIG ? " (try a larger --cell-m or fewer --days)"
+                                 : "");
+        return false;
+    }
+    /* Days before the first trip are unknown, not empty; so are outages. */
+    size_t spd = sg->series.slots_per_day;
+    bool begun = false;
+    for (size_t day = 0; day < h->ndays; day++) {
+        begun = begun || h->started[day];
+        if (!h->started[day] && (!begun || day + 2 < h->ndays))
+            demand_series_set_observed(&sg->series, day * spd, (day + 1) * spd,
+                                       false);
+        sg->observed_days += h->started[day];
+    }
+    return true;
+}
+
+/*
+ * The operator view from the store's demand history: the whole days of the
+ * last ndays before at_ms (and at_ms's own day up to it), on a grid of
+ * cell_m over the box of the events, forecast from at_ms.
+ */
+static int db_view(const char *db, int64_t ndays, double cell_m, int64_t at_ms,
+                   int32_t utc_offset_s, size_t top)
+{
+    struct store *st = NULL;
+    struct err_detail d;
+    err_clear(&d);
+    struct db_hist h = {.utc_offset_s = utc_offset_s,
+                        .box = {90, 180, -90, -180}};
+    imap_init(&h.at);
+    struct sg_data sg;
+    memset(&sg, 0, sizeof(sg));
+    bool have_series = false;
+    int rc = 1;
+    int64_t at_s = at_ms / 1000 - (at_ms % 1000 < 0);
+    int64_t at_day = demand_local_day(at_s, utc_offset_s);
+    h.day0 = at_day - ndays;
+    h.ndays = (size_t)ndays + 2; /* the past days, today, tomorrow */
+    h.nslots = h.ndays * (DEMAND_DAY_S / SG_SLOT_S);
+    h.from_ms = (h.day0 * DEMAND_DAY_S - utc_offset_s) * INT64_C(1000);
+    h.started = xcalloc(h.ndays, 1);
+    int64_t t0 = clock_mono_ns();
+    enum err e = store_open(db, &st, &d);
+    if (e == ERR_OK)
+        e = store_demand_load(st, h.from_ms, at_ms, db_box, &h);
+    if (e != ERR_OK) {
+        fprintf(stderr, "spoke: cannot read the demand history of '%s': %s\n",
+                db, d.msg[0] ? d.msg : err_name(e));
+        goto out;
+    }
+    if (h.events == 0) {
+        fprintf(stderr,
+                "spoke: '%s' has no demand history in the %" PRId64
+                " days before the forecast (import some with spoke import "
+                "trips, or let the server log trips and searches)\n",
+                db, ndays);
+        goto out;
+    }
+    /* A cell of margin: the grid needs a box, not a point or a line. */
+    double pad_lat = cell_m / 111195.0;
+    double mid = (h.box.min_lat_deg + h.box.max_lat_deg) / 2 * M_PI / 180;
+    double pad_lon = pad_lat / MAX(cos(mid), 0.01);
+    struct geo_bbox area = {MAX(h.box.min_lat_deg - pad_lat, -85.0),
+                            MAX(h.box.min_lon_deg - pad_lon, -180.0),
+                            MIN(h.box.max_lat_deg + pad_lat, 85.0),
+                            MIN(h.box.max_lon_deg + pad_lon, 180.0)};
+    e = demand_grid_init(&sg.grid, area, cell_m, &d);
+    if (e != ERR_OK) {
+        fprintf(stderr, "spoke: cannot make a grid over the history: %s\n",
+                d.msg);
+        goto out;
+    }
+    h.grid = &sg.grid;
+    e = store_demand_load(st, h.from_ms, at_ms, db_count, &h);
+    if (e != ERR_OK) {
+        fprintf(stderr, "spoke: cannot read the demand history of '%s': %s\n",
+                db, err_name(e));
+        goto out;
+    }
+    double load_s = (double)(clock_mono_ns() - t0) / 1e9;
+    if (!db_series(&h, &sg))
+        goto out;
+    have_series = true;
+    sg.trips = h.trips;
+    size_t origin = 0;
+    if (demand_series_slot(&sg.series, at_s, &origin) != ERR_OK) {
+        fprintf(stderr, "spoke: the forecast time is out of the series\n");
+        goto out;
+    }
+    printf("demand history of '%s': %zu events in %.2f s (two reads), %zu "
+           "trips on %zu days, %" PRIu64 " searches that found no bike\n",
+           db, h.events, load_s, h.trips, sg.observed_days, h.lost);
+    char zone[32];
+    snprintf(zone, sizeof(zone), "UTC%+.4g", utc_offset_s / 3600.0);
+    rc = show_view(&sg, origin, cell_m, top, zone) ? 0 : 1;
 out:
-    xfree(rent);
-    xfree(ret);
-    demand_series_release(&sg.series);
+    if (have_series)
+        demand_series_release(&sg.series);
+    db_hist_release(&h);
+    store_close(st);
     return rc;
 }
 
@@ -939,10 +1180,41 @@ static bool parse_pct(const char *opt, const char *s, double *out)
     return true;
 }
 
+/* `spoke forecast --db`: checks its options and runs db_view. */
+static int db_command(const char *db, const char *days, int64_t cell_m,
+                      const char *at, const char *utc, int64_t top,
+                      bool backtest)
+{
+    int64_t ndays = 28, at_ms = clock_wall_ms();
+    double offset_h = 0;
+    if (backtest) {
+        fprintf(stderr, "spoke: --backtest reads the data sets, not --db\n");
+        return 2;
+    }
+    if (days && !cli_i64("--days", days, 1, 365, &ndays))
+        return 2;
+    if (at && clock_parse_rfc3339(str_from_cstr(at), &at_ms) != ERR_OK) {
+        fprintf(stderr, "spoke: --at must be an RFC 3339 time, not '%s'\n", at);
+        return 2;
+    }
+    if (utc &&
+        (str_to_f64(str_from_cstr(utc), &offset_h) != ERR_OK ||
+         offset_h < -14 || offset_h > 14 || fmod(offset_h * 4, 1) != 0)) {
+        fprintf(stderr,
+                "spoke: --utc-offset is hours from -14 to 14 in quarters "
+                "(8, -5, 5.5), not '%s'\n",
+                utc);
+        return 2;
+    }
+    return db_view(db, ndays, (double)cell_m, at_ms, (int32_t)(offset_h * 3600),
+                   (size_t)top);
+}
+
 int cmd_forecast(int argc, char **argv)
 {
     const char *data = "../shared/data", *at = NULL, *cell = NULL, *top = NULL,
-               *only = NULL, *need_sg = NULL, *need_uci = NULL;
+               *only = NULL, *need_sg = NULL, *need_uci = NULL, *db = NULL,
+               *days = NULL, *utc = NULL;
     bool backtest = false;
     const struct cli_opt opts[] = {
         {"--data", "DIR", "the data sets' directory (default ../shared/data)",
@@ -960,14 +1232,25 @@ int cmd_forecast(int argc, char **argv)
         {"--require-gain-uci", "PCT",
          "exit 1 unless the Capital Bikeshare RMSE gain is >= PCT", &need_uci,
          NULL},
+        {"--db", "PATH", "forecast from this database's demand history instead",
+         &db, NULL},
+        {"--days", "N", "--db: days of history read (default 28)", &days, NULL},
+        {"--utc-offset", "H", "--db: local time is UTC + H hours (default 0)",
+         &utc, NULL},
     };
-    const char *usage = "spoke forecast [--backtest] [--data DIR] [--at TIME]";
+    const char *usage = "spoke forecast [--backtest] [--data DIR] [--at TIME]"
+                        "\n       spoke forecast --db PATH [--days N] "
+                        "[--cell-m M] [--at TIME] [--utc-offset H]";
     const char *summary =
         "Forecasts rentals and returns per cell for the next 24 h from the "
         "Singapore\ndockless trips in DIR/" SG_DIR ",\nor with --backtest "
         "measures the model and the naive baselines on held-out\ndays of "
         "those and of the Capital Bikeshare hours in\nDIR/" UCI_DIR
-        ". The data sets are not in the repository: see\ndocs/forecast.md.";
+        ". The data sets are not in the repository: see\ndocs/forecast.md. "
+        "With --db, forecasts the 24 h from now (or --at) from the\n"
+        "database's demand history: the trips and lost searches of the "
+        "last N days,\non cells of M metres (default 400) over their "
+        "area.";
     int rc = cli_parse(usage, summary, argc, argv, 2, opts, ARRAY_LEN(opts));
     if (rc)
         return rc == 2 ? 0 : 2;
@@ -983,6 +1266,9 @@ int cmd_forecast(int argc, char **argv)
         fprintf(stderr, "spoke: --dataset is sg or uci, not '%s'\n", only);
         return 2;
     }
+    if (db)
+        return db_command(db, days, cell ? cell_m : 400, at, utc, ntop,
+                          backtest);
     struct stat st;
     if (stat(data, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr,

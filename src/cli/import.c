@@ -10,6 +10,7 @@
 #include "base/sys.h"
 #include "cli/cli.h"
 #include "base/clock.h"
+#include "cli/tripfile.h"
 #include "core/bikecsv.h"
 #include "store/store.h"
 
@@ -421,6 +422,8 @@ out:
 
 int cmd_import(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[2], "trips") == 0)
+        return cli_import_trips(argc, argv);
     const char *db = NULL;
     bool dry_run = false;
     const struct cli_opt opts[] = {
@@ -442,7 +445,10 @@ int cmd_import(int argc, char **argv)
     }
     if (argc < 4 || strcmp(argv[2], "bikes") != 0 ||
         strncmp(argv[3], "--", 2) == 0) {
-        fprintf(stderr, "usage: %s\n", usage);
+        fprintf(stderr,
+                "usage: %s\n       spoke import trips FILE... [--db PATH] "
+                "(see spoke import trips --help)\n",
+                usage);
         return 2;
     }
     int rc = cli_parse(usage, summary, argc, argv, 4, opts, ARRAY_LEN(opts));
