@@ -49,7 +49,7 @@ SPOKE := $(BUILD)/spoke
 UNIT := $(BUILD)/test-unit
 
 
-.PHONY: all test unit api-test demo bench bench-index fuzz coverage fmt fmt-check lint \
+.PHONY: all test unit api-test demo bench bench-index bench-plan fuzz coverage fmt fmt-check lint \
 	hdr-check check-layers clean deps
 all: $(SPOKE)
 
@@ -93,6 +93,11 @@ $(BUILD)/bench/pg_bench.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/nu
 
 bench-index: $(BUILD)/bench/geo_index_bench
 	$<
+
+# The server's planner at city scale (docs/dispatch.md): PLAN_ARGS go to
+# bench/plan_bench.c (default: 2M bikes, 28 days of 1M trips, 100 trucks).
+bench-plan: $(BUILD)/bench/plan_bench
+	$< $(PLAN_ARGS)
 
 # The comparison table (bench/run.py, docs/benchmarks.md): spoke in-process,
 # over HTTP and through lock sessions, Redis and PostGIS, on the same fleet.
@@ -179,3 +184,21 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d \
 	$(patsubst %.c,$(BUILD)/%.d,$(wildcard bench/*.c))
+
+# ---- bench-brp: the BRP benchmark table (bench/brp.py, docs/brp.md) --------
+# Solves the Dell'Amico et al. (2014) instances one at a time with `spoke plan`
+# at a fixed seed and prints one row each plus the gap summary. Knobs:
+# BRP_SECONDS (per instance, default 10), BRP_IDS (default 1-65; e.g. 1-37 or
+# 1,5,9), BRP_SEED (1), BRP_CLOCK (wall, or cpu on a shared machine),
+# BRP_DATA (default SPOKE_DATA or ../shared/data, then
+# /brp-dellamico2014). Without the data it prints a note, exit 0.
+BRP_SECONDS ?= 10
+BRP_IDS ?= 1-65
+BRP_SEED ?= 1
+BRP_CLOCK ?= wall
+BRP_DATA ?= $(or $(SPOKE_DATA),../shared/data)/brp-dellamico2014
+.PHONY: bench-brp
+bench-brp: $(SPOKE)
+	@python3 bench/brp.py --spoke $(SPOKE) --data $(BRP_DATA) \
+	  --seconds $(BRP_SECONDS) --ids $(BRP_IDS) --seed $(BRP_SEED) \
+	  --clock $(BRP_CLOCK)

@@ -97,6 +97,9 @@ api_handler_fn api__ops_bike_add, api__ops_bike_list, api__ops_bike_get,
 api_handler_fn api__ops_lock_policy_get, api__ops_lock_policy_put;
 api_handler_fn api__ops_bike_positions, api__ops_bike_position_at,
     api__trip_route, api__ops_trip_route;
+api_handler_fn api__ops_plan_get, api__ops_plan_request, api__ops_plan_cells,
+    api__ops_trucks_list, api__ops_truck_pick_up, api__ops_truck_drop_off,
+    api__ops_bike_inspect, api__ops_tasks;
 
 /* Replies */
 
@@ -181,6 +184,8 @@ json_t *api__time(int64_t wall_ms);
 json_t *api__trip_json(const struct core_trip *t);
 json_t *api__reservation_json(const struct core_reservation *r);
 json_t *api__pricing_json(const struct core_pricing *p);
+/* A bike as operators see it. */
+json_t *api__ops_bike_json(const struct svc_bike_view *v);
 /* Coordinates rounded to 7 decimals (about 1 cm). */
 json_t *api__coord(double deg);
 

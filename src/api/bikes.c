@@ -33,6 +33,7 @@ void api__bikes_near(struct api_ctx *ctx, struct api_req *req,
         api__reply_err(req, resp, e, &d);
         return;
     }
+    svc_search_log(ctx->svc, q.center, n > 0);
     /* The hottest response: written by hand, see jsonw.h. */
     struct buf *b = &ctx->scratch;
     buf_reset(b);
@@ -50,9 +51,13 @@ void api__bikes_near(struct api_ctx *ctx, struct api_req *req,
              api__jw_raw(b, core_vtype_name(bk->vtype)) &&
              api__jw_raw(b, "\",\"battery_pct\":");
         if (ok && bk->battery_pct >= 0)
-            ok = api__jw_i64(b, bk->battery_pct) && api__jw_raw(b, "}");
+            ok = api__jw_i64(b, bk->battery_pct);
         else if (ok)
-            ok = api__jw_raw(b, "null}");
+            ok = api__jw_raw(b, "null");
+        if (ok && hits[i].reward_cents > 0)
+            ok = api__jw_raw(b, ",\"reward_cents\":") &&
+                 api__jw_i64(b, hits[i].reward_cents);
+        ok = ok && api__jw_raw(b, "}");
     }
     ok = ok && api__jw_raw(b, "]}");
     if (!ok) {

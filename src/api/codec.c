@@ -505,6 +505,14 @@ json_t *api__trip_json(const struct core_trip *t)
     }
     json_object_set_new(o, "reason",
                         t->reason[0] ? json_string(t->reason) : json_null());
+    json_object_set_new(
+        o, "reward",
+        t->reward_offer_cents > 0
+            ? json_pack("{s:I, s:I, s:s}", "offer_cents",
+                        (json_int_t)t->reward_offer_cents, "amount_cents",
+                        (json_int_t)t->reward_cents, "status",
+                        t->reward_note[0] ? t->reward_note : "pending")
+            : json_null());
     return o;
 }
 

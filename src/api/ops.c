@@ -12,7 +12,7 @@
 #define FLEET_PAGE_DEFAULT 100
 #define FLEET_PAGE_MAX 1000
 
-static json_t *bike_json(const struct svc_bike_view *v)
+json_t *api__ops_bike_json(const struct svc_bike_view *v)
 {
     const struct core_bike *b = &v->bike;
     char imei[16];
@@ -32,9 +32,19 @@ static json_t *bike_json(const struct svc_bike_view *v)
         "reservation_id",
         b->reservation_id ? json_integer(b->reservation_id) : json_null(),
         "created_at", api__time(b->created_ms));
-    if (o)
-        json_object_set_new(o, "lock_dialect",
-                            json_string(v->lock_secure ? "secure" : "plain"));
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "lock_dialect",
+                        json_string(v->lock_secure ? "secure" : "plain"));
+    json_t *alarms = json_array();
+    if (b->alarms & CORE_ALARM_FAULT)
+        json_array_append_new(alarms, json_string("fault"));
+    if (b->alarms & CORE_ALARM_FALL)
+        json_array_append_new(alarms, json_string("fall"));
+    json_object_set_new(o, "alarms", alarms);
+    json_object_set_new(o, "truck_id",
+                        b->truck_id ? json_integer(b->truck_id) : json_null());
+    json_object_set_new(o, "last_used_at", api__time(b->last_use_ms));
     return o;
 }
 
@@ -81,7 +91,7 @@ void api__ops_bike_add(struct api_ctx *ctx, struct api_req *req,
     }
     struct svc_bike_view v = {.bike = b, .lock_online = false};
     svc_bike_get(ctx->svc, b.id, &v);
-    json_t *o = bike_json(&v);
+    json_t *o = api__ops_bike_json(&v);
     if (o && spec.secure) {
         /* Shown this once, to be provisioned into the lock. */
         char hex[2 * SVC_LOCK_KEY_BYTES + 1];
@@ -117,7 +127,7 @@ void api__ops_bike_list(struct api_ctx *ctx, struct api_req *req,
     size_t n = svc_bike_list(ctx->svc, after, all, state, views, (size_t)limit);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, bike_json(&views[i]));
+        json_array_append_new(arr, api__ops_bike_json(&views[i]));
         /* Like a single bike: wait until what is shown is durable. */
         resp->wait_lsn = MAX(resp->wait_lsn, views[i].bike.lsn);
     }
@@ -140,7 +150,7 @@ void api__ops_bike_get(struct api_ctx *ctx, struct api_req *req,
         return;
     }
     resp->wait_lsn = v.bike.lsn;
-    api__reply_json(req, resp, 200, bike_json(&v));
+    api__reply_json(req, resp, 200, api__ops_bike_json(&v));
 }
 
 void api__ops_bike_event(struct api_ctx *ctx, struct api_req *req,
@@ -172,7 +182,7 @@ void api__ops_bike_event(struct api_ctx *ctx, struct api_req *req,
     }
     struct svc_bike_view v = {.bike = b};
     svc_bike_get(ctx->svc, b.id, &v);
-    api__reply_json(req, resp, 200, bike_json(&v));
+    api__reply_json(req, resp, 200, api__ops_bike_json(&v));
 }
 
 void api__ops_trip_get(struct api_ctx *ctx, struct api_req *req,

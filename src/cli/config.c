@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "base/log.h"
 #include "base/vec.h"
+#include "dispatch/demand.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -123,6 +124,154 @@ static bool service_area(struct cli_server_config *c, json_t *root,
     return ok;
 }
 
+/* A number in a nested object: where it goes and its range. */
+enum num_kind { NUM_INT32, NUM_INT64, NUM_SIZE, NUM_REAL, NUM_SECONDS };
+struct num_key {
+    const char *key;
+    enum num_kind kind;
+    double min, max;
+    void *dst; /* NUM_SECONDS: an int64_t of milliseconds */
+};
+
+/*
+ * Reads the members of the object at root[name] (absent: nothing to do)
+ * into their destinations; every member must be one of keys or one of the
+ * nested object names in nested (NULL-ended), which the caller reads.
+ */
+static bool numbers(json_t *root, const char *name, const struct num_key *keys,
+                    size_t n, const char *const *nested, const char *path)
+{
+    json_t *obj = json_object_get(root, name);
+    if (!obj)
+        return true;
+    if (!json_is_object(obj)) {
+        fprintf(stderr, "spoke: config '%s': '%s' must be an object\n", path,
+                name);
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        const struct num_key *k = NULL;
+        for (size_t i = 0; i < n && !k; i++)
+            if (strcmp(keys[i].key, key) == 0)
+                k = &keys[i];
+        bool other = false;
+        for (size_t i = 0; nested && nested[i] && !other; i++)
+            other = strcmp(nested[i], key) == 0;
+        if (other)
+            continue;
+        if (!k) {
+            fprintf(stderr, "spoke: config '%s': unknown key '%s.%s'\n", path,
+                    name, key);
+            return false;
+        }
+        double x = json_number_value(v);
+        bool whole = k->kind != NUM_REAL;
+        if (!json_is_number(v) || (whole && !json_is_integer(v)) ||
+            !(x >= k->min && x <= k->max)) {
+            fprintf(stderr,
+                    "spoke: config '%s': '%s.%s' must be %s from %g to %g\n",
+                    path, name, key, whole ? "an integer" : "a number", k->min,
+                    k->max);
+            return false;
+        }
+        switch (k->kind) {
+        case NUM_INT32:
+            *(int32_t *)k->dst = (int32_t)x;
+            break;
+        case NUM_INT64:
+            *(int64_t *)k->dst = (int64_t)x;
+            break;
+        case NUM_SIZE:
+            *(size_t *)k->dst = (size_t)x;
+            break;
+        case NUM_REAL:
+            *(double *)k->dst = x;
+            break;
+        case NUM_SECONDS:
+            *(int64_t *)k->dst = (int64_t)x * 1000;
+            break;
+        }
+    }
+    return true;
+}
+
+/* The "dispatch" object: docs/operations.md lists its keys. */
+static bool dispatch(struct svc_dispatch_config *c, json_t *root,
+                     const char *path)
+{
+    int64_t seed = (int64_t)c->seed;
+    int64_t min_ride_s = c->reward.min_duration_ms / 1000;
+    int64_t silent_s = c->maint.silent_ms / 1000;
+    int64_t idle_s = c->maint.idle_ms / 1000;
+    const struct num_key keys[] = {
+        {"cell_m", NUM_REAL, DEMAND_MIN_CELL_M, DEMAND_MAX_CELL_M, &c->cell_m},
+        {"utc_offset_s", NUM_INT32, -50400, 50400, &c->utc_offset_s},
+        {"history_days", NUM_INT64, 1, 366, &c->history_days},
+        {"horizon_s", NUM_SECONDS, 900, 86400, &c->horizon_ms},
+        {"service_level", NUM_REAL, 0.5, 0.999, &c->target.service_level},
+        {"plan_interval_s", NUM_SECONDS, 10, 86400, &c->interval_ms},
+        {"replan_min_s", NUM_SECONDS, 1, 86400, &c->replan_min_ms},
+        {"route_budget_ms", NUM_INT64, 10, 600000, &c->budget_ms},
+        {"seed", NUM_INT64, 0, 9007199254740991.0, &seed},
+        {"max_cell_sites", NUM_SIZE, 0, 90000, &c->max_cell_sites},
+        {"max_task_sites", NUM_SIZE, 0, 10000, &c->max_task_sites},
+        {"trucks", NUM_SIZE, 0, SVC_TRUCKS_MAX, &c->trucks},
+        {"truck_capacity", NUM_INT32, 1, 1000, &c->truck_capacity},
+        {"route_s", NUM_SECONDS, 60, 86400, &c->route_ms},
+        {"speed_mps", NUM_REAL, 1, 40, &c->speed_mps},
+        {"handle_s", NUM_INT32, 0, 3600, &c->handle_s},
+    };
+    const struct num_key depot[] = {
+        {"lat", NUM_REAL, -85, 85, &c->depot.lat_deg},
+        {"lon", NUM_REAL, -180, 180, &c->depot.lon_deg},
+    };
+    const struct num_key maint[] = {
+        {"silent_s", NUM_INT64, 60, 30 * 86400, &silent_s},
+        {"battery_low_pct", NUM_INT32, 0, 100, &c->maint.battery_low_pct},
+        {"idle_s", NUM_INT64, 3600, 365 * 86400, &idle_s},
+    };
+    const struct num_key reward[] = {
+        {"amount_cents", NUM_INT64, 0, 100000, &c->reward.amount_cents},
+        {"min_duration_s", NUM_INT64, 0, 86400, &min_ride_s},
+        {"min_distance_m", NUM_REAL, 0, 100000, &c->reward.min_distance_m},
+        {"max_per_day", NUM_INT64, 0, 1000, &c->reward.max_per_day},
+    };
+    static const char *const nested[] = {"depot", "maintenance", "reward",
+                                         NULL};
+    json_t *obj = json_object_get(root, "dispatch");
+    bool ok =
+        numbers(root, "dispatch", keys, ARRAY_LEN(keys), nested, path) &&
+        (!obj ||
+         (numbers(obj, "depot", depot, ARRAY_LEN(depot), NULL, path) &&
+          numbers(obj, "maintenance", maint, ARRAY_LEN(maint), NULL, path) &&
+          numbers(obj, "reward", reward, ARRAY_LEN(reward), NULL, path)));
+    if (ok && obj && json_object_get(obj, "depot")) {
+        json_t *dp = json_object_get(obj, "depot");
+        ok = json_object_get(dp, "lat") && json_object_get(dp, "lon");
+        if (!ok)
+            fprintf(stderr,
+                    "spoke: config '%s': 'depot' needs 'lat' and 'lon'\n",
+                    path);
+        c->has_depot = ok;
+    }
+    c->seed = (uint64_t)seed;
+    c->reward.min_duration_ms = min_ride_s * 1000;
+    c->reward.utc_offset_s = c->utc_offset_s;
+    c->maint.silent_ms = silent_s * 1000;
+    c->maint.idle_ms = idle_s * 1000;
+    struct err_detail d;
+    err_clear(&d);
+    if (ok && svc_dispatch_config_validate(c, &d) != ERR_OK) {
+        fprintf(stderr, "spoke: config '%s': dispatch.%s: %s\n", path, d.field,
+                d.msg);
+        ok = false;
+    }
+    return ok;
+}
+
 static const char *const known_keys[] = {"http",
                                          "locks",
                                          "db",
@@ -139,7 +288,10 @@ static const char *const known_keys[] = {"http",
                                          "checkpoint_s",
                                          "history_flush_s",
                                          "history_retention_h",
+                                         "search_flush_s",
+                                         "demand_retention_days",
                                          "gateway_workers",
+                                         "dispatch",
                                          NULL};
 
 bool cli_server_config_load(struct cli_server_config *c, const char *path)
@@ -172,6 +324,7 @@ bool cli_server_config_load(struct cli_server_config *c, const char *path)
     int64_t workers = (int64_t)c->gw.workers;
     int64_t key_valid_s = c->svc.unlock_key_valid_s;
     int64_t retention_h = c->svc.history_retention_ms / 3600000;
+    int64_t demand_days = c->svc.demand_retention_ms / 86400000;
     ok = ok && string(c, root, "http", &c->http, path) &&
          string(c, root, "locks", &c->locks, path) &&
          string(c, root, "db", &c->svc.db_path, path) &&
@@ -191,12 +344,16 @@ bool cli_server_config_load(struct cli_server_config *c, const char *path)
                  path) &&
          integer(root, "history_retention_h", 1, 24 * 3660, &retention_h,
                  path) &&
+         seconds(root, "search_flush_s", 1, 3600, &c->svc.search_flush_ms,
+                 path) &&
+         integer(root, "demand_retention_days", 1, 3660, &demand_days, path) &&
          integer(root, "max_bad_frames", 0, 10000, &bad, path) &&
          integer(root, "gateway_workers", 0, 64, &workers, path) &&
          integer(root, "unlock_key_valid_s", 5, 3600, &key_valid_s, path) &&
-         service_area(c, root, path);
+         service_area(c, root, path) && dispatch(&c->svc.dispatch, root, path);
     c->svc.unlock_key_valid_s = key_valid_s;
     c->svc.history_retention_ms = retention_h * 3600000;
+    c->svc.demand_retention_ms = demand_days * 86400000;
     c->gw.max_bad_frames = (size_t)bad;
     c->gw.workers = (size_t)workers;
     json_t *cell = json_object_get(root, "index_cell_m");

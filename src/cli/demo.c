@@ -7,9 +7,12 @@
  */
 #include "base/sys.h"
 #include "cli/cli.h"
+#include "base/clock.h"
 #include "base/rng.h"
 #include "sim/simlock.h"
+#include "store/store.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -68,6 +71,66 @@ static bool seed(struct svc *svc, size_t n, struct sim_lock_config *cfgs,
     return true;
 }
 
+#define DEMO_HISTORY_DAYS 14
+#define DEMO_TRIPS_PER_DAY 900
+#define DEMO_UTC_OFFSET_S (8 * 3600)
+
+/* A point about r_deg from the centre in a random direction. */
+static struct geo_latlng around(struct rng *r, double r_deg)
+{
+    double a = rng_range(r, 0, 2 * 3.14159265358979);
+    double d = r_deg * (0.5 + rng_unit(r));
+    return (struct geo_latlng){DEMO_CENTER_LAT + d * sin(a) * 0.9,
+                               DEMO_CENTER_LON + d * cos(a)};
+}
+
+/*
+ * Two weeks of anonymous trips, as an operator would import from its old
+ * system (`spoke import trips`): commuters ride into the centre in the
+ * morning and out in the evening, the rest ride anywhere; so the plan has
+ * cells short of bikes and cells with too many at any hour.
+ */
+static bool seed_history(const char *db)
+{
+    struct store_trip_import *imp = NULL;
+    struct err_detail d;
+    err_clear(&d);
+    int64_t now = clock_wall_ms();
+    if (store_trip_import_begin(db, "demo history", false, now, &imp, &d) !=
+        ERR_OK) {
+        fprintf(stderr, "spoke: cannot seed the demand history: %s\n", d.msg);
+        return false;
+    }
+    struct rng r;
+    rng_seed(&r, 1999);
+    int64_t day_ms = 86400 * INT64_C(1000);
+    bool ok = true;
+    for (int day = DEMO_HISTORY_DAYS; day > 0 && ok; day--) {
+        for (int i = 0; i < DEMO_TRIPS_PER_DAY && ok; i++) {
+            struct store_demand_trip t;
+            t.started_ms = now - day * day_ms + (int64_t)rng_below(&r, day_ms);
+            int64_t local_h =
+                ((t.started_ms / 1000 + DEMO_UTC_OFFSET_S) / 3600) % 24;
+            struct geo_latlng outer = around(&r, 0.03),
+                              inner = around(&r, 0.006);
+            bool am = local_h >= 7 && local_h < 10;
+            bool pm = local_h >= 17 && local_h < 20;
+            t.start_pos = am ? outer : pm ? inner : around(&r, 0.02);
+            t.end_pos = am ? inner : pm ? outer : around(&r, 0.02);
+            t.ended_ms = t.started_ms + 240000 + (int64_t)rng_below(&r, 900000);
+            if (t.ended_ms < now)
+                ok = store_trip_import_add(imp, &t, &d) == ERR_OK;
+        }
+    }
+    struct store_trip_import_result res;
+    if (ok)
+        ok = store_trip_import_finish(imp, true, &res, &d) == ERR_OK;
+    if (!ok)
+        fprintf(stderr, "spoke: cannot seed the demand history: %s\n", d.msg);
+    store_trip_import_free(imp);
+    return ok;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     const char *db = "spoke-demo.db", *http = "127.0.0.1:8080",
@@ -96,13 +159,19 @@ int cmd_demo(int argc, char **argv)
         return 2;
     remove_db(db);
     char token[SVC_TOKEN_LEN];
-    if (!cli_token_create(db, "demo operator", token, sizeof(token)))
+    if (!cli_token_create(db, "demo operator", token, sizeof(token)) ||
+        !seed_history(db))
         return 1;
     struct cli_server_config c;
     cli_server_config_default(&c);
     c.http = http;
     c.locks = locks;
     c.svc.db_path = db;
+    c.svc.dispatch.utc_offset_s = DEMO_UTC_OFFSET_S;
+    c.svc.dispatch.reward.utc_offset_s = DEMO_UTC_OFFSET_S;
+    c.svc.dispatch.depot =
+        (struct geo_latlng){DEMO_CENTER_LAT - 0.02, DEMO_CENTER_LON + 0.02};
+    c.svc.dispatch.has_depot = true;
     struct geo_latlng ring[4] = {
         {DEMO_CENTER_LAT - DEMO_HALF_DEG, DEMO_CENTER_LON - DEMO_HALF_DEG},
         {DEMO_CENTER_LAT - DEMO_HALF_DEG, DEMO_CENTER_LON + DEMO_HALF_DEG},
@@ -138,6 +207,9 @@ int cmd_demo(int argc, char **argv)
         "-d '{\"bike_id\": 1}'\n"
         "  sleep %" PRId64 "; curl -s $API/v1/trips -H \"Authorization: "
         "Bearer $T\"\n\n"
+        "Dispatch (two weeks of trips were seeded; docs/dispatch.md):\n"
+        "  curl -s $API/v1/ops/plan -H \"Authorization: Bearer $OP\"\n"
+        "  curl -s $API/v1/ops/tasks -H \"Authorization: Bearer $OP\"\n\n"
         "Ctrl-C stops the demo.\n\n",
         nbikes, cli_server_locks(srv), h, token, h, DEMO_CENTER_LAT,
         DEMO_CENTER_LON, ride + 5);

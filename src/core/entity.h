@@ -19,20 +19,30 @@
 #define CORE_REASON_MAX 23
 #define CORE_TOKEN_HASH_BYTES 32
 
+/* Alarms a lock raised that no crew has cleared yet (bits of alarms). */
+enum core_alarm {
+    CORE_ALARM_FAULT = 1, /* the lock reported a fault */
+    CORE_ALARM_FALL = 2,  /* the bike fell over and is not upright again */
+};
+
 struct core_bike {
-    int64_t id; /* 1, 2, ...: dense, assigned by the world */
-    char qr_code[CORE_QR_MAX + 1];
+    /* Ordered by size: 136 bytes a bike, no padding to speak of. */
+    int64_t id;    /* 1, 2, ...: dense, assigned by the world */
     uint64_t imei; /* the lock's 15-digit IMEI */
-    enum core_vtype vtype;
-    enum core_vstate state;
     struct geo_latlng pos;
-    int battery_pct;        /* 0..100, or -1 if never reported */
     int64_t last_report_ms; /* last frame from the lock, 0 if none */
-    bool lock_closed;       /* as last reported by the lock */
     int64_t created_ms;
     int64_t trip_id;        /* active trip, or 0 */
     int64_t reservation_id; /* active reservation, or 0 */
+    int64_t last_use_ms;    /* last ride ended or crew handling, 0: never */
     uint64_t lsn;           /* store sequence number of the last write, or 0 */
+    enum core_vtype vtype;
+    enum core_vstate state;
+    int battery_pct;  /* 0..100, or -1 if never reported */
+    int32_t truck_id; /* the truck carrying it (state removed), or 0 */
+    char qr_code[CORE_QR_MAX + 1];
+    bool lock_closed; /* as last reported by the lock */
+    uint8_t alarms;   /* enum core_alarm bits */
 };
 
 struct core_rider {
@@ -42,6 +52,8 @@ struct core_rider {
     int64_t created_ms;
     int64_t trip_id;        /* active trip, or 0 */
     int64_t reservation_id; /* active reservation, or 0 */
+    int64_t reward_day;     /* local day of the last reward granted, 0: none */
+    int64_t rewards_today;  /* rewards granted on reward_day */
     uint64_t lsn;
 };
 
@@ -93,6 +105,14 @@ struct core_trip {
      */
     char reason[CORE_REASON_MAX + 1];
     bool charged;
+    /*
+     * Rider incentive: what the bike carried when the trip started (0: no
+     * reward), what was credited at the end, and why (core/reward.h);
+     * reward_note is empty until the trip ended.
+     */
+    int64_t reward_offer_cents;
+    int64_t reward_cents;
+    char reward_note[CORE_REASON_MAX + 1];
     uint64_t lsn;
 };
 

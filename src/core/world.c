@@ -8,6 +8,7 @@
 #include "base/imap.h"
 #include "base/smap.h"
 #include "base/vec.h"
+#include "core/reward.h"
 
 #include <stdio.h>
 
@@ -697,8 +698,10 @@ enum err core_world_trip_end(struct core_world *w, struct core_trip *t,
     struct core_bike *bike = core_world_bike(w, t->bike_id);
     t->state = CORE_TRIP_ENDED;
     t->ended_ms = now_ms;
-    if (ALWAYS(bike))
+    if (ALWAYS(bike)) {
         t->end_pos = bike->pos;
+        bike->last_use_ms = now_ms;
+    }
     set_reason(t, reason);
     t->fare_cents =
         charge ? core_pricing_fare(plan, now_ms - t->started_ms) : 0;
@@ -753,8 +756,93 @@ enum err core_world_bike_event(struct core_world *w, struct core_bike *bike,
     enum err err = core_vstate_next(bike->state, e, &to, d);
     if (err != ERR_OK)
         return err;
+    if (e == CORE_VE_PROVIDER_DROP_OFF)
+        bike->truck_id = 0;
     bike_apply(w, bike, e, now_ms);
     return ERR_OK;
+}
+
+enum err core_world_crew_pick_up(struct core_world *w, struct core_bike *bike,
+                                 int32_t truck_id, bool maintenance,
+                                 int64_t now_ms, struct err_detail *d)
+{
+    if (truck_id <= 0)
+        return err_set(d, ERR_INVALID, "truck_id", "truck ids start at 1");
+    enum core_vevent e =
+        maintenance ? CORE_VE_MAINTENANCE_PICK_UP : CORE_VE_REBALANCE_PICK_UP;
+    enum core_vstate to;
+    enum err err = core_vstate_next(bike->state, e, &to, d);
+    if (err != ERR_OK)
+        return err;
+    bike->truck_id = truck_id;
+    bike->last_use_ms = now_ms;
+    bike_apply(w, bike, e, now_ms);
+    return ERR_OK;
+}
+
+enum err core_world_crew_drop_off(struct core_world *w, struct core_bike *bike,
+                                  int32_t truck_id, struct geo_latlng pos,
+                                  int64_t now_ms, struct err_detail *d)
+{
+    if (truck_id <= 0)
+        return err_set(d, ERR_INVALID, "truck_id", "truck ids start at 1");
+    if (!geo_latlng_is_valid(pos))
+        return err_set(d, ERR_INVALID, "lat", "not a valid position");
+    if (bike->state != CORE_VS_REMOVED || bike->truck_id != truck_id)
+        return err_setc(d, ERR_CONFLICT, "not_on_truck", "bike_id",
+                        "bike %" PRId64 " is not on truck %" PRId32, bike->id,
+                        truck_id);
+    bike->pos = pos;
+    bike->truck_id = 0;
+    bike->alarms = 0;
+    bike->last_use_ms = now_ms;
+    bike_apply(w, bike, CORE_VE_PROVIDER_DROP_OFF, now_ms);
+    return ERR_OK;
+}
+
+void core_world_bike_inspected(struct core_world *w, struct core_bike *bike,
+                               int64_t now_ms)
+{
+    bike->alarms = 0;
+    bike->last_use_ms = now_ms;
+    touch_bike(w, bike);
+}
+
+void core_world_bike_alarm(struct core_world *w, struct core_bike *bike,
+                           uint8_t raise, uint8_t clear)
+{
+    uint8_t next = (uint8_t)((bike->alarms | raise) & ~clear);
+    if (next != bike->alarms) {
+        bike->alarms = next;
+        touch_bike(w, bike);
+    }
+}
+
+void core_world_trip_reward(struct core_world *w, struct core_trip *t,
+                            const struct core_reward_rules *rules,
+                            bool ended_in_deficit)
+{
+    if (t->reward_offer_cents <= 0 || t->state != CORE_TRIP_ENDED)
+        return;
+    struct core_rider *rider = core_world_rider(w, t->rider_id);
+    if (NEVER(!rider))
+        return;
+    enum core_reward_verdict v =
+        core_reward_judge(rules, t, rider, ended_in_deficit);
+    snprintf(t->reward_note, sizeof(t->reward_note), "%s",
+             core_reward_verdict_name(v));
+    touch_trip(w, t);
+    if (v != CORE_REWARD_GRANTED)
+        return;
+    int64_t day = core_reward_day(rules, t->ended_ms);
+    if (rider->reward_day != day) {
+        rider->reward_day = day;
+        rider->rewards_today = 0;
+    }
+    rider->rewards_today++;
+    t->reward_cents = t->reward_offer_cents;
+    rider->balance_cents += t->reward_cents;
+    touch_rider(w, rider);
 }
 
 size_t core_world_mark_missing(struct core_world *w, int64_t now_ms,

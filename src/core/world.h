@@ -201,6 +201,41 @@ enum err core_world_bike_event(struct core_world *w, struct core_bike *bike,
                                struct err_detail *d);
 
 /*
+ * Crew work (dispatch). pick_up loads a bike onto truck truck_id (> 0):
+ * rebalance_pick_up, or maintenance_pick_up if maintenance; drop_off
+ * unloads a bike that truck carries at pos: provider_drop_off, the bike
+ * available there, its alarms cleared (the crew vouches for it). Both count
+ * as a use (last_use_ms). ERR_INVALID for a bad truck id or position;
+ * ERR_CONFLICT "illegal_transition" as core_world_bike_event, or
+ * "not_on_truck" if the bike is not on that truck.
+ */
+enum err core_world_crew_pick_up(struct core_world *w, struct core_bike *bike,
+                                 int32_t truck_id, bool maintenance,
+                                 int64_t now_ms, struct err_detail *d);
+enum err core_world_crew_drop_off(struct core_world *w, struct core_bike *bike,
+                                  int32_t truck_id, struct geo_latlng pos,
+                                  int64_t now_ms, struct err_detail *d);
+
+/* A crew checked the bike where it stands: alarms cleared, a use. */
+void core_world_bike_inspected(struct core_world *w, struct core_bike *bike,
+                               int64_t now_ms);
+
+/* A lock raised (raise) or cleared (clear) alarm bits (enum core_alarm). */
+void core_world_bike_alarm(struct core_world *w, struct core_bike *bike,
+                           uint8_t raise, uint8_t clear);
+
+/*
+ * Settles the incentive of an ended trip that carried an offer
+ * (reward_offer_cents > 0; else a no-op): reward_note gets the verdict
+ * (core/reward.h) and, if granted, reward_cents the offer, credited to the
+ * rider's balance and counted against their day.
+ */
+struct core_reward_rules;
+void core_world_trip_reward(struct core_world *w, struct core_trip *t,
+                            const struct core_reward_rules *rules,
+                            bool ended_in_deficit);
+
+/*
  * Marks bikes whose lock has not reported since before now - silent_ms as
  * missing (comms_lost), for those whose state allows it. Returns how many.
  */

@@ -159,6 +159,42 @@ static const struct migration migrations[] = {
      "CREATE TABLE lock_policy ("
      " vehicle_type TEXT PRIMARY KEY,"
      " require_secure INTEGER NOT NULL);"},
+    {"dispatch",
+     "ALTER TABLE bikes ADD COLUMN last_use_ms INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE bikes ADD COLUMN truck_id INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE bikes ADD COLUMN alarms INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE riders ADD COLUMN reward_day INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE riders ADD COLUMN rewards_today INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE trips ADD COLUMN reward_offer_cents INTEGER NOT NULL"
+     " DEFAULT 0;"
+     "ALTER TABLE trips ADD COLUMN reward_cents INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE trips ADD COLUMN reward_note TEXT;"
+     /* Anonymous demand history: no rider, no bike (docs/dispatch.md). */
+     "CREATE TABLE demand_sources ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE,"
+     " trips INTEGER NOT NULL,"
+     " imported_ms INTEGER NOT NULL);"
+     "CREATE TABLE demand_trips ("
+     " id INTEGER PRIMARY KEY,"
+     " source_id INTEGER"
+     "  REFERENCES demand_sources (id) DEFERRABLE INITIALLY DEFERRED,"
+     " trip_id INTEGER UNIQUE,"
+     " started_ms INTEGER NOT NULL,"
+     " ended_ms INTEGER NOT NULL,"
+     " start_lat REAL NOT NULL,"
+     " start_lon REAL NOT NULL,"
+     " end_lat REAL NOT NULL,"
+     " end_lon REAL NOT NULL);"
+     "CREATE INDEX demand_trips_started ON demand_trips (started_ms);"
+     "CREATE TABLE searches ("
+     " id INTEGER PRIMARY KEY,"
+     " ts_ms INTEGER NOT NULL,"
+     " lat REAL NOT NULL,"
+     " lon REAL NOT NULL,"
+     " found INTEGER NOT NULL,"
+     " n INTEGER NOT NULL);"
+     "CREATE INDEX searches_ts ON searches (ts_ms);"},
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE__SCHEMA_VERSION,
@@ -167,7 +203,8 @@ _Static_assert(ARRAY_LEN(migrations) == STORE__SCHEMA_VERSION,
 #define TRIP_COLS                                                              \
     "id, rider_id, bike_id, state, idem_key, requested_ms, started_ms,"        \
     " ended_ms, start_lat, start_lon, end_lat, end_lon, distance_m,"           \
-    " fare_cents, currency, pricing_version, reason, charged"
+    " fare_cents, currency, pricing_version, reason, charged,"                 \
+    " reward_offer_cents, reward_cents, reward_note"
 #define RES_COLS                                                               \
     "id, rider_id, bike_id, state, created_ms, expires_ms, ended_ms"
 
@@ -446,6 +483,14 @@ static enum err row_bike(sqlite3_stmt *s, struct core_bike *b)
     b->last_report_ms = col_i64(&r, 8);
     b->lock_closed = col_i64(&r, 9) != 0;
     b->created_ms = col_i64(&r, 10);
+    b->last_use_ms = col_i64(&r, 11);
+    int64_t truck = col_i64(&r, 12);
+    int64_t alarms = col_i64(&r, 13);
+    if (truck < 0 || truck > INT32_MAX || alarms < 0 ||
+        alarms > (CORE_ALARM_FAULT | CORE_ALARM_FALL))
+        r.bad = true;
+    b->truck_id = (int32_t)truck;
+    b->alarms = (uint8_t)alarms;
     return r.bad ? ERR_IO : ERR_OK;
 }
 
@@ -463,6 +508,8 @@ static enum err row_rider(sqlite3_stmt *s, struct core_rider *x)
     memcpy(x->token_hash, hash, CORE_TOKEN_HASH_BYTES);
     x->balance_cents = col_i64(&r, 2);
     x->created_ms = col_i64(&r, 3);
+    x->reward_day = col_i64(&r, 4);
+    x->rewards_today = col_i64(&r, 5);
     return r.bad ? ERR_IO : ERR_OK;
 }
 
@@ -488,6 +535,9 @@ static enum err row_trip(sqlite3_stmt *s, struct core_trip *t)
     t->pricing_version = col_i64(&r, 15);
     col_text(&r, 16, t->reason, sizeof(t->reason));
     t->charged = col_i64(&r, 17) != 0;
+    t->reward_offer_cents = col_i64(&r, 18);
+    t->reward_cents = col_i64(&r, 19);
+    col_text(&r, 20, t->reward_note, sizeof(t->reward_note));
     return r.bad ? ERR_IO : ERR_OK;
 }
 
@@ -672,6 +722,16 @@ int store_schema_version(const struct store *st)
     return st->version;
 }
 
+sqlite3 *store__db(struct store *st)
+{
+    return st->db;
+}
+
+const char *store__path(const struct store *st)
+{
+    return st->path;
+}
+
 /* Loading */
 
 enum load_kind {
@@ -788,16 +848,16 @@ enum err store_load_bikes(struct store *st, store_bike_fn *fn, void *ctx)
 {
     return load(st,
                 "SELECT id, qr_code, imei, vehicle_type, state, lat, lon,"
-                " battery_pct, last_report_ms, lock_closed, created_ms"
-                " FROM bikes ORDER BY id",
+                " battery_pct, last_report_ms, lock_closed, created_ms,"
+                " last_use_ms, truck_id, alarms FROM bikes ORDER BY id",
                 LOAD_BIKE, (union load_fn){.bike = fn}, ctx);
 }
 
 enum err store_load_riders(struct store *st, store_rider_fn *fn, void *ctx)
 {
     return load(st,
-                "SELECT id, token_hash, balance_cents, created_ms"
-                " FROM riders ORDER BY id",
+                "SELECT id, token_hash, balance_cents, created_ms,"
+                " reward_day, rewards_today FROM riders ORDER BY id",
                 LOAD_RIDER, (union load_fn){.rider = fn}, ctx);
 }
 

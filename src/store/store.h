@@ -143,6 +143,25 @@ struct store_positions {
 };
 
 /*
+ * One aggregate of the search log: the searches of GET /v1/bikes in one
+ * minute (ts_ms, a multiple of 60,000) from one square of 0.001 degree
+ * (lat, lon: the square's centre) that found bikes or found none. No rider,
+ * no token, no exact position: see docs/operations.md.
+ */
+struct store_search {
+    int64_t ts_ms;
+    double lat, lon;
+    bool found;
+    uint32_t n; /* how many searches */
+};
+
+/* A batch of search aggregates; the op owns them like positions' points. */
+struct store_searches {
+    struct store_search *v; /* from xmalloc */
+    size_t n;
+};
+
+/*
  * What an op does. The first kinds are the world's changes (the same
  * values as enum core_change_kind); the rest are the store's own.
  */
@@ -154,10 +173,12 @@ enum store_op_kind {
     STORE_OP_CHARGE = CORE_CH_CHARGE,
     STORE_OP_PRICING = CORE_CH_PRICING,
     STORE_OP_EVENT = CORE_CH_EVENT,
-    STORE_OP_POSITIONS, /* u.positions: appended to the position history */
-    STORE_OP_PRUNE,     /* u.before_ms: history older than this goes */
-    STORE_OP_SECRET,    /* u.secret: a lock's key and counter (upsert) */
-    STORE_OP_POLICY,    /* u.policy (upsert) */
+    STORE_OP_POSITIONS,    /* u.positions: appended to the position history */
+    STORE_OP_PRUNE,        /* u.before_ms: history older than this goes */
+    STORE_OP_SECRET,       /* u.secret: a lock's key and counter (upsert) */
+    STORE_OP_POLICY,       /* u.policy (upsert) */
+    STORE_OP_SEARCHES,     /* u.searches: appended to the search log */
+    STORE_OP_DEMAND_PRUNE, /* u.before_ms: searches and live demand go */
 };
 
 /*
@@ -172,6 +193,15 @@ enum store_op_kind {
  * points array to the writer, which frees it (also when the submit fails).
  * The points are stored in blocks: per flush, one block per shard of bikes
  * (bike id modulo STORE_POSITION_SHARDS), 16 bytes a point.
+ * STORE_OP_SEARCHES hands over its array the same way; each aggregate is
+ * one row of the searches table.
+ *
+ * The demand history: a trip written in state ended (by STORE_OP_TRIP or
+ * STORE_OP_CHARGE) is also copied, once, into the anonymous demand_trips
+ * table (its times and end points, no rider, no bike), in the same
+ * transaction; a trip longer than STORE_DEMAND_TRIP_MAX_MS is not.
+ * STORE_OP_DEMAND_PRUNE deletes searches and those copies older than
+ * u.before_ms; imported history stays until its source is replaced.
  */
 struct store_op {
     enum store_op_kind kind;
@@ -186,6 +216,7 @@ struct store_op {
         int64_t before_ms;
         struct store_lock_secret secret;
         struct store_lock_policy policy;
+        struct store_searches searches;
     } u;
 };
 
@@ -306,5 +337,123 @@ enum err store_import_finish(struct store_import *imp, bool commit,
  * handle; NULL is a no-op.
  */
 void store_import_free(struct store_import *imp);
+
+/*
+ * The demand history the forecast learns from (docs/forecast.md): trips
+ * (ended live trips, and imported ones) and searches that found no bike.
+ * Anonymous by design: no rider, no bike, positions of searches rounded.
+ */
+
+/* Trips in the demand history last at most this long (24 h). */
+#define STORE_DEMAND_TRIP_MAX_MS (24 * 3600 * 1000LL)
+
+enum store_demand_kind {
+    STORE_DEMAND_RENTAL, /* a trip started: at started_ms, start position */
+    STORE_DEMAND_RETURN, /* a trip ended: at ended_ms, end position */
+    STORE_DEMAND_LOST,   /* searches at t_ms that found no bike: n of them */
+};
+
+struct store_demand_event {
+    enum store_demand_kind kind;
+    int64_t t_ms;
+    struct geo_latlng pos;
+    uint32_t n; /* 1 for rentals and returns */
+};
+
+typedef enum err store_demand_fn(void *ctx,
+                                 const struct store_demand_event *ev);
+
+/*
+ * Calls fn for every demand event with from_ms <= t_ms < to_ms: the rental
+ * and the return of each stored trip (each if its own time is in range),
+ * and each search aggregate with found = 0. Events come grouped by kind of
+ * table (trips, then searches), in no particular time order. Stops and
+ * returns fn's error if fn fails; ERR_IO on a read failure or a malformed
+ * row. Reads one snapshot (a read transaction), so open a store of its own
+ * for a long load beside a running server; the handle's thread only.
+ */
+enum err store_demand_load(struct store *st, int64_t from_ms, int64_t to_ms,
+                           store_demand_fn *fn, void *ctx);
+
+#define STORE_DEMAND_SOURCE_MAX 64 /* bytes of a source name */
+
+/* A named import of trips. */
+struct store_demand_source {
+    int64_t id;
+    char name[STORE_DEMAND_SOURCE_MAX + 1];
+    int64_t trips;
+    int64_t imported_ms;
+};
+
+typedef enum err store_demand_source_fn(void *ctx,
+                                        const struct store_demand_source *s);
+
+/* Every source, by name; as the loaders above (ERR_IO, fn's error). */
+enum err store_demand_sources(struct store *st, store_demand_source_fn *fn,
+                              void *ctx);
+
+/* One trip of the demand history: when and where it started and ended. */
+struct store_demand_trip {
+    int64_t started_ms;
+    int64_t ended_ms;
+    struct geo_latlng start_pos;
+    struct geo_latlng end_pos;
+};
+
+/*
+ * Bulk import of trips into the demand history as one named source (`spoke
+ * import trips`), all or nothing in one transaction. Like the bike import
+ * it takes the database for itself from begin to free: ERR_BUSY while a
+ * server has it open.
+ */
+struct store_trip_import;
+
+/* How a trip import ended (store_trip_import_finish). */
+struct store_trip_import_result {
+    int64_t source_id; /* the new source's id (0 if not committed) */
+    size_t added;      /* trips given to store_trip_import_add */
+    size_t replaced;   /* trips of the old source deleted (replace) */
+    int64_t first_ms;  /* earliest start of the trips added (0 if none) */
+    int64_t last_ms;   /* latest end */
+    bool committed;
+};
+
+/*
+ * Opens path (already created and migrated by store_open), takes it for
+ * itself and starts the transaction of a new source named source (1 to
+ * STORE_DEMAND_SOURCE_MAX bytes, no control characters), imported_ms
+ * now_ms. If a source of that name exists: with replace its trips and row
+ * are deleted in the same transaction, else ERR_CONFLICT. ERR_INVALID for
+ * a bad name; ERR_BUSY if another connection kept the database past the
+ * busy timeout; ERR_IO. Free the handle with store_trip_import_free.
+ */
+enum err store_trip_import_begin(const char *path, const char *source,
+                                 bool replace, int64_t now_ms,
+                                 struct store_trip_import **out,
+                                 struct err_detail *d);
+
+/*
+ * Adds a trip. ERR_INVALID (nothing added; d->field names the column) for
+ * a trip the history cannot hold: a position that is not a valid
+ * coordinate, a start before 1970 or after year 9999, an end before the
+ * start or more than STORE_DEMAND_TRIP_MAX_MS after it. ERR_IO if the
+ * database failed (only finish or free may follow).
+ */
+enum err store_trip_import_add(struct store_trip_import *imp,
+                               const struct store_demand_trip *t,
+                               struct err_detail *d);
+
+/*
+ * Writes what is pending, records the source's trip count and commits,
+ * durably, if commit is true; else rolls back (a dry run). *res says what
+ * happened, also on failure. ERR_IO (rolled back). Call once, then free.
+ */
+enum err store_trip_import_finish(struct store_trip_import *imp, bool commit,
+                                  struct store_trip_import_result *res,
+                                  struct err_detail *d);
+
+/* Rolls back what is not committed, releases the database and frees the
+ * handle; NULL is a no-op. */
+void store_trip_import_free(struct store_trip_import *imp);
 
 #endif

@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 
 /* The schema version this binary creates and understands. */
-#define STORE__SCHEMA_VERSION 3
+#define STORE__SCHEMA_VERSION 4
 
 /*
  * A position block's data: per point 16 bytes, little-endian: bike id
@@ -69,6 +69,14 @@ enum err store__err(int rc);
 #define STORE__SEGMENTS_TEXT_MAX 512
 enum err store__segments_format(const struct core_pricing *p, char *out,
                                 size_t cap);
+
+/*
+ * The connection of an open store and the path it was opened with, for the
+ * reads of other files of the module (demand.c); borrowed.
+ */
+struct store;
+sqlite3 *store__db(struct store *st);
+const char *store__path(const struct store *st);
 
 /* Closes db after finalizing any statement still open; NULL is a no-op. */
 void store__close_db(sqlite3 *db);

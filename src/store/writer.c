@@ -41,6 +41,10 @@ enum writer_stmt {
     ST_PRUNE,
     ST_SECRET,
     ST_POLICY,
+    ST_DEMAND_TRIP,
+    ST_SEARCH,
+    ST_PRUNE_SEARCHES,
+    ST_PRUNE_DEMAND,
     ST_COUNT
 };
 
@@ -62,32 +66,40 @@ static const char *const writer_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_BIKE] = "INSERT INTO bikes (id, qr_code, imei, vehicle_type, state,"
                 " lat, lon, battery_pct, last_report_ms, lock_closed,"
-                " created_ms)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                " created_ms, last_use_ms, truck_id, alarms)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                " ?13, ?14)"
                 " ON CONFLICT (id) DO UPDATE SET qr_code = excluded.qr_code,"
                 " imei = excluded.imei, vehicle_type = excluded.vehicle_type,"
                 " state = excluded.state, lat = excluded.lat,"
                 " lon = excluded.lon, battery_pct = excluded.battery_pct,"
                 " last_report_ms = excluded.last_report_ms,"
                 " lock_closed = excluded.lock_closed,"
-                " created_ms = excluded.created_ms",
+                " created_ms = excluded.created_ms,"
+                " last_use_ms = excluded.last_use_ms,"
+                " truck_id = excluded.truck_id, alarms = excluded.alarms",
     [ST_BIKE_FAST] = "UPDATE bikes SET vehicle_type = ?4, state = ?5,"
                      " lat = ?6, lon = ?7, battery_pct = ?8,"
                      " last_report_ms = ?9, lock_closed = ?10,"
-                     " created_ms = ?11"
+                     " created_ms = ?11, last_use_ms = ?12, truck_id = ?13,"
+                     " alarms = ?14"
                      " WHERE id = ?1 AND qr_code = ?2 AND imei = ?3",
     [ST_RIDER] = "INSERT INTO riders (id, token_hash, balance_cents,"
-                 " created_ms) VALUES (?1, ?2, ?3, ?4)"
+                 " created_ms, reward_day, rewards_today)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
                  " ON CONFLICT (id) DO UPDATE SET"
                  " token_hash = excluded.token_hash,"
                  " balance_cents = excluded.balance_cents,"
-                 " created_ms = excluded.created_ms",
+                 " created_ms = excluded.created_ms,"
+                 " reward_day = excluded.reward_day,"
+                 " rewards_today = excluded.rewards_today",
     [ST_TRIP] = "INSERT INTO trips (id, rider_id, bike_id, state, idem_key,"
                 " requested_ms, started_ms, ended_ms, start_lat, start_lon,"
                 " end_lat, end_lon, distance_m, fare_cents, currency,"
-                " pricing_version, reason, charged)"
+                " pricing_version, reason, charged, reward_offer_cents,"
+                " reward_cents, reward_note)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                " ?13, ?14, ?15, ?16, ?17, ?18)"
+                " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
                 " ON CONFLICT (id) DO UPDATE SET rider_id = excluded.rider_id,"
                 " bike_id = excluded.bike_id, state = excluded.state,"
                 " idem_key = excluded.idem_key,"
@@ -101,12 +113,17 @@ static const char *const writer_sql[ST_COUNT] = {
                 " fare_cents = excluded.fare_cents,"
                 " currency = excluded.currency,"
                 " pricing_version = excluded.pricing_version,"
-                " reason = excluded.reason, charged = excluded.charged",
+                " reason = excluded.reason, charged = excluded.charged,"
+                " reward_offer_cents = excluded.reward_offer_cents,"
+                " reward_cents = excluded.reward_cents,"
+                " reward_note = excluded.reward_note",
     [ST_TRIP_FAST] = "UPDATE trips SET bike_id = ?3, requested_ms = ?6,"
                      " started_ms = ?7, ended_ms = ?8, start_lat = ?9,"
                      " start_lon = ?10, end_lat = ?11, end_lon = ?12,"
                      " distance_m = ?13, fare_cents = ?14, currency = ?15,"
-                     " pricing_version = ?16, reason = ?17, charged = ?18"
+                     " pricing_version = ?16, reason = ?17, charged = ?18,"
+                     " reward_offer_cents = ?19, reward_cents = ?20,"
+                     " reward_note = ?21"
                      " WHERE id = ?1 AND rider_id = ?2 AND state = ?4"
                      " AND idem_key IS ?5",
     [ST_RES] = "INSERT INTO reservations (id, rider_id, bike_id, state,"
@@ -142,6 +159,21 @@ static const char *const writer_sql[ST_COUNT] = {
     [ST_POLICY] = "INSERT INTO lock_policy (vehicle_type, require_secure)"
                   " VALUES (?1, ?2) ON CONFLICT (vehicle_type) DO UPDATE"
                   " SET require_secure = excluded.require_secure",
+    /* A trip is written many times; its demand row once. */
+    [ST_DEMAND_TRIP] = "INSERT INTO demand_trips (trip_id, started_ms,"
+                       " ended_ms, start_lat, start_lon, end_lat, end_lon)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                       " ON CONFLICT (trip_id) DO NOTHING",
+    [ST_SEARCH] = "INSERT INTO searches (ts_ms, lat, lon, found, n)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_PRUNE_SEARCHES] = "DELETE FROM searches WHERE ts_ms < ?1",
+    /*
+     * Live rows only, and only those started since the last prune: the
+     * index range then never revisits imported rows past the cutoff,
+     * which stay until their source is replaced.
+     */
+    [ST_PRUNE_DEMAND] = "DELETE FROM demand_trips WHERE started_ms >= ?1"
+                        " AND started_ms < ?2 AND source_id IS NULL",
 };
 
 struct store_writer {
@@ -161,6 +193,14 @@ struct store_writer {
     unsigned char *blob; /* an encoded position block */
     size_t capblob;
     uint64_t durable_lsn; /* the highest lsn committed */
+    /*
+     * Live demand rows that started before demand_pruned_ms are gone (as
+     * of the last commit; new ones start within a day of now, long after
+     * the retention cutoff); a batch's prune moves demand_prune_ms, which
+     * becomes demand_pruned_ms once the batch commits.
+     */
+    int64_t demand_pruned_ms;
+    int64_t demand_prune_ms;
 
     /*
      * mu guards the fields below; wake is signalled when ops are queued and
@@ -273,6 +313,9 @@ static void bind_bike(sqlite3_stmt *s, const struct core_bike *b, char imei[16],
     bind_i64(s, 9, b->last_report_ms, rc);
     bind_i64(s, 10, b->lock_closed, rc);
     bind_i64(s, 11, b->created_ms, rc);
+    bind_i64(s, 12, b->last_use_ms, rc);
+    bind_i64(s, 13, b->truck_id, rc);
+    bind_i64(s, 14, b->alarms, rc);
 }
 
 static sqlite3_stmt *bind_rider(struct store_writer *w,
@@ -285,6 +328,8 @@ static sqlite3_stmt *bind_rider(struct store_writer *w,
                                 SQLITE_STATIC);
     bind_i64(s, 3, r->balance_cents, rc);
     bind_i64(s, 4, r->created_ms, rc);
+    bind_i64(s, 5, r->reward_day, rc);
+    bind_i64(s, 6, r->rewards_today, rc);
     return s;
 }
 
@@ -308,6 +353,9 @@ static void bind_trip(sqlite3_stmt *s, const struct core_trip *t, int *rc)
     bind_i64(s, 16, t->pricing_version, rc);
     bind_opt_text(s, 17, t->reason, sizeof(t->reason), rc);
     bind_i64(s, 18, t->charged, rc);
+    bind_i64(s, 19, t->reward_offer_cents, rc);
+    bind_i64(s, 20, t->reward_cents, rc);
+    bind_opt_text(s, 21, t->reward_note, sizeof(t->reward_note), rc);
 }
 
 static sqlite3_stmt *bind_res(struct store_writer *w,
@@ -455,13 +503,75 @@ static int write_positions(struct store_writer *w,
     return SQLITE_OK;
 }
 
-/* Frees the points that position ops own; the ops are then spent. */
+/* Frees the arrays that position and search ops own; the ops are then
+ * spent. */
 static void free_points(const struct store_op *ops, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (ops[i].kind == STORE_OP_POSITIONS)
             xfree(ops[i].u.positions.pts);
+        else if (ops[i].kind == STORE_OP_SEARCHES)
+            xfree(ops[i].u.searches.v);
     }
+}
+
+/* Demand history */
+
+/* Copies an ended trip into the demand history, once (not if too long). */
+static int write_demand_trip(struct store_writer *w, const struct core_trip *t)
+{
+    if (t->state != CORE_TRIP_ENDED || t->ended_ms < t->started_ms ||
+        t->ended_ms - t->started_ms > STORE_DEMAND_TRIP_MAX_MS)
+        return SQLITE_OK;
+    sqlite3_stmt *s = w->stmt[ST_DEMAND_TRIP];
+    int rc = SQLITE_OK;
+    bind_i64(s, 1, t->id, &rc);
+    bind_i64(s, 2, t->started_ms, &rc);
+    bind_i64(s, 3, t->ended_ms, &rc);
+    bind_real(s, 4, t->start_pos.lat_deg, &rc);
+    bind_real(s, 5, t->start_pos.lon_deg, &rc);
+    bind_real(s, 6, t->end_pos.lat_deg, &rc);
+    bind_real(s, 7, t->end_pos.lon_deg, &rc);
+    return rc == SQLITE_OK ? run(s) : rc;
+}
+
+static int write_searches(struct store_writer *w,
+                          const struct store_searches *ss)
+{
+    sqlite3_stmt *s = w->stmt[ST_SEARCH];
+    for (size_t i = 0; i < ss->n; i++) {
+        const struct store_search *a = &ss->v[i];
+        int rc = SQLITE_OK;
+        bind_i64(s, 1, a->ts_ms, &rc);
+        bind_real(s, 2, a->lat, &rc);
+        bind_real(s, 3, a->lon, &rc);
+        bind_i64(s, 4, a->found, &rc);
+        bind_i64(s, 5, a->n, &rc);
+        if (rc == SQLITE_OK)
+            rc = run(s);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+static int prune_demand(struct store_writer *w, int64_t before_ms)
+{
+    sqlite3_stmt *s = w->stmt[ST_PRUNE_SEARCHES];
+    int rc = SQLITE_OK;
+    bind_i64(s, 1, before_ms, &rc);
+    if (rc == SQLITE_OK)
+        rc = run(s);
+    if (rc != SQLITE_OK || before_ms <= w->demand_pruned_ms)
+        return rc;
+    s = w->stmt[ST_PRUNE_DEMAND];
+    bind_i64(s, 1, w->demand_pruned_ms, &rc);
+    bind_i64(s, 2, before_ms, &rc);
+    if (rc == SQLITE_OK)
+        rc = run(s);
+    if (rc == SQLITE_OK)
+        w->demand_prune_ms = MAX(w->demand_prune_ms, before_ms);
+    return rc;
 }
 
 /*
@@ -500,17 +610,21 @@ static int apply_op(struct store_writer *w, const struct store_op *op)
     case STORE_OP_TRIP:
         bind_trip(w->stmt[ST_TRIP_FAST], &op->u.trip, &rc);
         rc = run_fast(w, w->stmt[ST_TRIP_FAST], rc, &done);
-        if (rc != SQLITE_OK || done)
+        if (rc == SQLITE_OK && done)
+            return write_demand_trip(w, &op->u.trip);
+        if (rc != SQLITE_OK)
             return rc;
         s = w->stmt[ST_TRIP];
         bind_trip(s, &op->u.trip, &rc);
-        break;
+        rc = rc == SQLITE_OK ? run(s) : rc;
+        return rc == SQLITE_OK ? write_demand_trip(w, &op->u.trip) : rc;
     case STORE_OP_RESERVATION:
         s = bind_res(w, &op->u.res, &rc);
         break;
     case STORE_OP_CHARGE:
         s = bind_charge(w, &op->u.trip, &rc);
-        break;
+        rc = rc == SQLITE_OK ? run(s) : rc;
+        return rc == SQLITE_OK ? write_demand_trip(w, &op->u.trip) : rc;
     case STORE_OP_PRICING:
         s = bind_pricing(w, &op->u.pricing, text, &rc);
         break;
@@ -536,6 +650,10 @@ static int apply_op(struct store_writer *w, const struct store_op *op)
         bind_text(s, 1, core_vtype_name(op->u.policy.vtype), 32, &rc);
         bind_i64(s, 2, op->u.policy.require_secure, &rc);
         break;
+    case STORE_OP_SEARCHES:
+        return write_searches(w, &op->u.searches);
+    case STORE_OP_DEMAND_PRUNE:
+        return prune_demand(w, op->u.before_ms);
     }
     if (!s)
         return SQLITE_MISUSE; /* an unknown kind */
@@ -567,6 +685,10 @@ static const char *kind_name(enum store_op_kind k)
         return "lock secret";
     case STORE_OP_POLICY:
         return "lock policy";
+    case STORE_OP_SEARCHES:
+        return "searches";
+    case STORE_OP_DEMAND_PRUNE:
+        return "demand prune";
     }
     return "unknown";
 }
@@ -576,6 +698,7 @@ static const char *kind_name(enum store_op_kind k)
 static int run_txn(struct store_writer *w, size_t *bad)
 {
     *bad = SIZE_MAX;
+    w->demand_prune_ms = w->demand_pruned_ms;
     int rc = run(w->stmt[ST_BEGIN]);
     if (rc != SQLITE_OK)
         return rc;
@@ -659,6 +782,7 @@ static void *writer_main(void *arg)
             return NULL;
         }
         w->durable_lsn = last;
+        w->demand_pruned_ms = w->demand_prune_ms;
         w->fn(w->ctx, last, ERR_OK, NULL);
         lock(&w->mu);
     }
@@ -695,6 +819,8 @@ enum err store_writer_start(const char *path, uint64_t start_lsn,
     w->fn = fn;
     w->ctx = ctx;
     w->durable_lsn = start_lsn;
+    w->demand_pruned_ms = INT64_MIN;
+    w->demand_prune_ms = INT64_MIN;
     w->last_lsn = start_lsn;
     w->taken_lsn = start_lsn;
     enum err e = store__open_db(path, false, &w->db, d);

@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "gateway/gateway.h"
+#include "lock/lock.h"
 
 /* A trip waiting for its lock to confirm the unlock. */
 struct svc_unlock {
@@ -91,6 +92,7 @@ enum err svc_bikes_near(struct svc *s, const struct svc_near_query *q,
         ASSERT(b != NULL);
         out[i].bike = *b;
         out[i].distance_m = hits[i].distance_m;
+        out[i].reward_cents = svc_reward_offer(s, b);
     }
     *n = nhits;
     return ERR_OK;
@@ -368,6 +370,7 @@ enum err svc_trip_start(struct svc *s, int64_t rider_id,
                               &t, d);
     if (e != ERR_OK)
         return e;
+    svc__reward_start(s, t, bike->pos);
     if (held)
         disarm_reservation(s, held);
     *lsn = svc__persist(s);
@@ -449,6 +452,7 @@ enum err svc_bike_add(struct svc *s, const struct svc_bike_spec *spec,
     if (e != ERR_OK)
         return e;
     *lsn = svc__persist(s);
+    svc__dispatch_fleet_changed(s);
     /* After the bike's own write: the key's row refers to it. */
     if (spec->secure)
         *lsn = svc__lock_key_new(s, b, lock_key);
@@ -521,6 +525,7 @@ enum err svc_trip_force_end(struct svc *s, int64_t trip_id, bool charge,
         fail_trip(s, t, "operator");
     } else if (t->state == CORE_TRIP_RIDING) {
         core_world_trip_end(s->world, t, "operator", charge, now_ms(), d);
+        svc__reward_settle(s, t);
         svc__persist(s);
         s->stats.trips_ended++;
         log_trip("trip_ended", t);
@@ -575,6 +580,15 @@ static void gw_alarm(void *ctx, uint64_t imei, int code, bool fault)
 {
     struct svc *s = ctx;
     struct core_bike *b = bike_of_lock(s, imei);
+    if (b) {
+        uint8_t raise = fault                     ? CORE_ALARM_FAULT
+                        : code == LOCK_ALARM_FALL ? CORE_ALARM_FALL
+                                                  : 0;
+        uint8_t clear =
+            !fault && code == LOCK_ALARM_FALL_CLEARED ? CORE_ALARM_FALL : 0;
+        core_world_bike_alarm(s->world, b, raise, clear);
+        svc__persist(s);
+    }
     log_emit(
         LOG_WARN, fault ? "lock_fault" : "lock_alarm",
         LOG_FIELDS(LOG_I64("bike_id", b ? b->id : 0), LOG_I64("code", code)));
@@ -624,6 +638,7 @@ static void gw_locked(void *ctx, uint64_t imei, int64_t user_id,
         return;
     }
     core_world_trip_end(s->world, t, "locked", true, now_ms(), NULL);
+    svc__reward_settle(s, t);
     svc__persist(s);
     s->stats.trips_ended++;
     log_trip("trip_ended", t);

@@ -28,7 +28,10 @@ void svc_config_default(struct svc_config *cfg)
     cfg->checkpoint_ms = 10 * 1000;
     cfg->history_flush_ms = 10 * 1000;
     cfg->history_retention_ms = 7 * 24 * 3600 * 1000LL;
+    cfg->search_flush_ms = 60 * 1000;
+    cfg->demand_retention_ms = 400 * 24 * 3600 * 1000LL;
     cfg->index_cell_m = GEO_INDEX_DEFAULT_CELL_M;
+    svc_dispatch_config_default(&cfg->dispatch);
 }
 
 /* Durability */
@@ -54,6 +57,7 @@ static void on_commit(void *ctx, uint64_t durable_lsn, enum err err,
 static void on_wakeup(void *ctx)
 {
     struct svc *s = ctx;
+    svc__dispatch_wakeup(s);
     if (atomic_load(&s->failed) && !s->stopped) {
         char msg[sizeof(s->fail_msg)];
         pthread_mutex_lock(&s->fail_mu);
@@ -349,6 +353,7 @@ enum err svc_new(struct net_loop *loop, const struct svc_config *cfg,
     imap_init(&s->res_timers);
     smap_init(&s->operators);
     imap_init(&s->secrets);
+    imap_init(&s->search_keys);
     pthread_mutex_init(&s->fail_mu, NULL);
     atomic_init(&s->shared_durable, 0);
     atomic_init(&s->failed, false);
@@ -374,6 +379,8 @@ enum err svc_new(struct net_loop *loop, const struct svc_config *cfg,
     net_loop_on_wakeup(loop, on_wakeup, s);
     svc__ride_restore(s);
     svc__telemetry_start(s);
+    svc__searchlog_start(s);
+    svc__dispatch_start(s);
     net_timer_start(loop, &s->sweep, s->cfg.sweep_interval_ms, sweep, s);
     *out = s;
     return ERR_OK;
@@ -384,9 +391,12 @@ void svc_free(struct svc *s)
     if (!s)
         return;
     net_timer_stop(s->loop, &s->sweep);
+    svc__dispatch_stop(s);
     svc__ride_release(s);
-    if (s->writer)
+    if (s->writer) {
         svc__telemetry_stop(s);
+        svc__searchlog_stop(s);
+    }
     store_writer_stop(s->writer);
     net_loop_on_wakeup(s->loop, NULL, NULL);
     store_close(s->store);
@@ -402,6 +412,8 @@ void svc_free(struct svc *s)
     svc__locks_release(s);
     imap_release(&s->unlocks);
     imap_release(&s->res_timers);
+    imap_release(&s->search_keys);
+    xfree(s->search_v);
     pthread_mutex_destroy(&s->fail_mu);
     xfree(s->afters);
     xfree(s->reported);

@@ -20,6 +20,7 @@
 #include "core/world.h"
 #include "geo/geo.h"
 #include "net/loop.h"
+#include "svc/plan.h"
 
 struct svc;
 struct gateway;
@@ -37,6 +38,9 @@ struct svc_config {
     int64_t checkpoint_ms;           /* telemetry written this often (10 s) */
     int64_t history_flush_ms;        /* position history written (10 s) */
     int64_t history_retention_ms;    /* and kept this long (7 days) */
+    int64_t search_flush_ms;         /* search log written (60 s) */
+    int64_t demand_retention_ms;     /* demand history kept (400 days) */
+    struct svc_dispatch_config dispatch; /* svc/plan.h */
 };
 
 /* Fills cfg with the defaults (no service area, db_path NULL). */
@@ -115,6 +119,7 @@ struct svc_near_query {
 struct svc_near_hit {
     struct core_bike bike; /* a copy */
     double distance_m;
+    int64_t reward_cents; /* for riding it to a cell short of bikes */
 };
 
 #define SVC_NEAR_LIMIT_MAX 100
@@ -272,6 +277,15 @@ enum err svc_positions(struct svc *s, int64_t bike_id, int64_t from_ms,
 enum err svc_position_at(struct svc *s, int64_t bike_id, int64_t at_ms,
                          struct svc_point *out);
 
+/*
+ * Counts a search of GET /v1/bikes in the search log: center is where it
+ * looked, found whether it found a bike. Only an aggregate is kept: the
+ * minute, the 0.001-degree square of center and found, with a count,
+ * written every search_flush_ms (docs/operations.md). Call once per
+ * search that succeeded.
+ */
+void svc_search_log(struct svc *s, struct geo_latlng center, bool found);
+
 /* Counters for /metrics. */
 struct svc_stats {
     uint64_t trips_started;
@@ -283,6 +297,8 @@ struct svc_stats {
     uint64_t lock_frames;
     uint64_t positions;         /* reported positions accepted */
     uint64_t positions_flushed; /* of those, written to the history */
+    uint64_t searches;          /* searches counted in the search log */
+    uint64_t search_rows;       /* aggregates written to the search log */
     uint64_t commits_batches;
     uint64_t bikes_by_state[CORE_VS_COUNT];
     uint64_t locks_online;

@@ -11,9 +11,11 @@
 #include "base/imap.h"
 #include "base/smap.h"
 #include "base/vec.h"
+#include "dispatch/demand.h"
 #include "geo/index.h"
 #include "store/store.h"
 #include "svc/svc.h"
+#include "svc/plan.h"
 #include "gateway/gateway.h"
 
 #include <pthread.h>
@@ -88,6 +90,16 @@ struct svc {
     struct store_point *hist; /* positions not yet flushed */
     size_t nhist, caphist;
     struct net_timer checkpoint_timer, flush_timer, prune_timer;
+    /*
+     * Search log (searchlog.c): the open aggregates, and a map from their
+     * key (minute, square, found) to their index + 1 in search_v.
+     */
+    struct store_search *search_v;
+    size_t nsearch, capsearch;
+    struct imap search_keys;
+    struct net_timer search_timer, demand_prune_timer;
+
+    struct svc_dispatch *dispatch; /* plan.c */
 
     struct store_op *ops; /* scratch for svc__persist */
     size_t nops, capops;
@@ -125,10 +137,64 @@ void svc__telemetry_start(struct svc *s);
 /* Writes what is pending (checkpoint, history) and stops the timers. */
 void svc__telemetry_stop(struct svc *s);
 
+/* Arms the search log's flush and the demand prune (searchlog.c). */
+void svc__searchlog_start(struct svc *s);
+/* Hands the open aggregates to the writer (searchlog.c). */
+void svc__searchlog_flush(struct svc *s);
+/* Writes the open aggregates, stops the timers and frees the log. */
+void svc__searchlog_stop(struct svc *s);
+
 /* Re-arms timers for reservations and unlocks loaded at start (ride.c). */
 void svc__ride_restore(struct svc *s);
 /* Stops and frees those timers (ride.c). */
 void svc__ride_release(struct svc *s);
+
+/*
+ * Dispatch (plan.c on the loop thread, planner.c on the planner's). A job
+ * is a snapshot the planner owns while it runs; job->plan is its result.
+ */
+struct svc_plan_bike {
+    int64_t id;
+    struct geo_latlng pos;
+};
+
+struct svc_plan_job {
+    uint64_t id;
+    int64_t now_ms;
+    char *db_path;
+    struct svc_dispatch_config cfg;
+    bool has_grid; /* false: no bikes and no service area */
+    struct demand_grid grid;
+    struct geo_latlng depot;
+    struct svc_plan_bike *avail; /* available bikes */
+    size_t navail;
+    struct svc_task *tasks; /* the most urgent, first */
+    size_t ntasks;
+    size_t tasks_total; /* bikes needing maintenance */
+    struct svc_truck *trucks;
+    size_t ntrucks;
+    atomic_bool *cancel;   /* set: finish at once (the server is stopping) */
+    struct svc_plan *plan; /* the result */
+};
+
+/* Makes job->plan from the job (planner.c; any thread). */
+void svc__planner_run(struct svc_plan_job *job);
+/* Frees a plan; NULL is a no-op. */
+void svc__plan_free(struct svc_plan *plan);
+/* The index of cell in plan->cells, or -1. */
+ptrdiff_t svc__plan_find_cell(const struct svc_plan *plan, int64_t cell);
+
+/* Starts planning (after the world is loaded); stops, joining the planner. */
+void svc__dispatch_start(struct svc *s);
+void svc__dispatch_stop(struct svc *s);
+/* Collects a finished plan (from the loop's wakeup). */
+void svc__dispatch_wakeup(struct svc *s);
+/* The fleet changed in a way the plan did not foresee: replan soon. */
+void svc__dispatch_fleet_changed(struct svc *s);
+/* Incentives: the offer a trip starts with; the verdict when it ended. */
+void svc__reward_start(struct svc *s, struct core_trip *t,
+                       struct geo_latlng from);
+void svc__reward_settle(struct svc *s, struct core_trip *t);
 
 /* Token checks shared by svc.c and ride.c. */
 bool svc__token_is_wellformed(struct str token);

@@ -652,7 +652,7 @@ static const char *fresh_db(const char *name, int n)
         char sql[256];
         snprintf(sql, sizeof(sql),
                  "INSERT INTO bikes VALUES (%d, 'OLD%d', '%015d',"
-                 " 'bicycle', 'available', 1.0, 2.0, 50, 7, 1, 1000)",
+                 " 'bicycle', 'available', 1.0, 2.0, 50, 7, 1, 1000, 0, 0, 0)",
                  i, i, 770000 + i);
         raw_exec(path, sql);
     }
@@ -812,7 +812,7 @@ TEST(store_import_ids_continue)
 {
     const char *path = fresh_db("i.db", 3);
     raw_exec(path, "INSERT INTO bikes VALUES (10, 'OLD10', '000000000770010',"
-                   " 'ebike', 'removed', 1.0, 2.0, -1, 0, 0, 1000)");
+                   " 'ebike', 'removed', 1.0, 2.0, -1, 0, 0, 1000, 0, 0, 0)");
     struct store_import *imp = begin_ok(path, NULL);
     add_ok(imp, new_bike(1), 2);
     add_ok(imp, new_bike(2), 3);

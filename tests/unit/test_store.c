@@ -101,6 +101,9 @@ static struct core_bike bike_rec(int64_t id)
     b.last_report_ms = INT64_C(1700000000000) + id;
     b.lock_closed = id % 2 == 0;
     b.created_ms = INT64_C(1690000000000) + id;
+    b.last_use_ms = id % 4 ? INT64_C(1695000000000) + id : 0;
+    b.truck_id = (int32_t)(id % 3);
+    b.alarms = (uint8_t)(id % 4);
     b.trip_id = 77; /* the in-memory fields are not persisted */
     b.reservation_id = 88;
     b.lsn = 99;
@@ -115,6 +118,8 @@ static struct core_rider rider_rec(int64_t id)
         r.token_hash[i] = (unsigned char)(id * 31 + (int64_t)i * 7);
     r.balance_cents = id % 2 ? -1234 * id : 5000;
     r.created_ms = INT64_C(1690000000000) + id;
+    r.reward_day = id % 2 ? 20000 + id : 0;
+    r.rewards_today = id % 3;
     r.trip_id = 5;
     r.reservation_id = 6;
     r.lsn = 7;
@@ -145,6 +150,12 @@ static struct core_trip trip_rec(int64_t id, int64_t rider_id, int64_t bike_id,
         snprintf(t.reason, sizeof(t.reason), "%s",
                  state == CORE_TRIP_ENDED ? "locked" : "unlock_timeout");
     t.charged = state == CORE_TRIP_ENDED;
+    t.reward_offer_cents = id % 2 ? 50 : 0;
+    if (state == CORE_TRIP_ENDED) {
+        t.reward_cents = t.reward_offer_cents;
+        snprintf(t.reward_note, sizeof(t.reward_note), "%s",
+                 id % 2 ? "granted" : "not_offered");
+    }
     t.lsn = 12;
     return t;
 }
@@ -209,6 +220,9 @@ static void check_bike(const struct core_bike *got,
     CHECK_EQ(got->last_report_ms, want->last_report_ms);
     CHECK_EQ(got->lock_closed, want->lock_closed);
     CHECK_EQ(got->created_ms, want->created_ms);
+    CHECK_EQ(got->last_use_ms, want->last_use_ms);
+    CHECK_EQ(got->truck_id, want->truck_id);
+    CHECK_EQ(got->alarms, want->alarms);
     CHECK_EQ(got->trip_id, 0);
     CHECK_EQ(got->reservation_id, 0);
     CHECK_EQ(got->lsn, 0);
@@ -222,6 +236,8 @@ static void check_rider(const struct core_rider *got,
           0);
     CHECK_EQ(got->balance_cents, want->balance_cents);
     CHECK_EQ(got->created_ms, want->created_ms);
+    CHECK_EQ(got->reward_day, want->reward_day);
+    CHECK_EQ(got->rewards_today, want->rewards_today);
     CHECK_EQ(got->trip_id, 0);
     CHECK_EQ(got->reservation_id, 0);
     CHECK_EQ(got->lsn, 0);
@@ -248,6 +264,9 @@ static void check_trip(const struct core_trip *got,
     CHECK_EQ(got->pricing_version, want->pricing_version);
     CHECK_STR(got->reason, want->reason);
     CHECK_EQ(got->charged, want->charged);
+    CHECK_EQ(got->reward_offer_cents, want->reward_offer_cents);
+    CHECK_EQ(got->reward_cents, want->reward_cents);
+    CHECK_STR(got->reward_note, want->reward_note);
     CHECK_EQ(got->lsn, 0);
 }
 
@@ -449,9 +468,9 @@ TEST(store_open_creates_schema)
 {
     const char *path = tmp_path("s.db");
     struct store *st = open_ok(path);
-    CHECK_EQ(store_schema_version(st), 3);
+    CHECK_EQ(store_schema_version(st), 4);
     store_close(st);
-    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 4);
     CHECK_EQ(raw_int(path, "PRAGMA application_id"), 0x53504b45);
     char mode[16];
     raw_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -464,14 +483,14 @@ TEST(store_open_twice_is_noop)
     const char *path = tmp_path("s.db");
     struct store *a = open_ok(path);
     struct store *b = open_ok(path); /* a second handle, concurrently */
-    CHECK_EQ(store_schema_version(b), 3);
+    CHECK_EQ(store_schema_version(b), 4);
     store_close(b);
     store_close(a);
     struct store *c = open_ok(path);
-    CHECK_EQ(store_schema_version(c), 3);
+    CHECK_EQ(store_schema_version(c), 4);
     store_close(c);
-    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 3);
-    CHECK_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 3);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM schema_version"), 4);
+    CHECK_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 4);
 }
 
 TEST(store_open_newer_schema_is_conflict)
@@ -1277,7 +1296,7 @@ TEST(store_writer_bad_op_fails)
     sink_init(&s, 0);
     w = writer_ok(path, 0, &s);
     op = op_bike(bike_rec(1));
-    op.kind = (enum core_change_kind)99;
+    op.kind = (enum store_op_kind)99;
     CHECK_ERR(sink_wait(&s, store_writer_submit(w, &op, 1)), ERR_IO);
     CHECK(strstr(s.msg, "unknown op kind") != NULL);
     store_writer_stop(w);

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The server's planner at city scale (`make bench-plan`): a store holding
+ * weeks of anonymous trips of the bench city, a fleet of available bikes
+ * with maintenance tasks, and trucks; one plan made exactly as the server
+ * makes it (svc/planner.c: history, forecast, targets, routes), timed step
+ * by step, with the process's peak memory.
+ *
+ *   plan_bench [--bikes N] [--trips-per-day N] [--days N] [--trucks N]
+ *              [--budget-ms N] [--db PATH]
+ *
+ * The trips are imported once per (days, trips per day) into --db and kept
+ * for the next run.
+ */
+#include "base/sys.h"
+#include "bench/common.h"
+#include "base/clock.h"
+#include "dispatch/demand.h"
+#include "store/store.h"
+#include "svc/svc_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define DAY_MS (86400 * INT64_C(1000))
+
+/* Share of a day's trips starting in each hour: two commuting peaks. */
+static double hour_weight(int h)
+{
+    double am = exp(-0.5 * pow((h - 8.0) / 1.3, 2));
+    double pm = exp(-0.5 * pow((h - 18.0) / 1.8, 2));
+    return 0.15 + am + 1.2 * pm;
+}
+
+/* Imports days x per_day synthetic trips ending now, unless done before. */
+static void seed_trips(const char *db, uint64_t days, uint64_t per_day,
+                       int64_t now_ms)
+{
+    char source[64];
+    snprintf(source, sizeof(source), "bench-%" PRIu64 "x%" PRIu64, days,
+             per_day);
+    struct store *st = NULL;
+    struct err_detail d;
+    err_clear(&d);
+    if (store_open(db, &st, &d) != ERR_OK)
+        bench_die("plan_bench: %s", d.msg);
+    store_close(st);
+    struct store_trip_import *imp = NULL;
+    enum err e = store_trip_import_begin(db, source, false, now_ms, &imp, &d);
+    if (e == ERR_CONFLICT) {
+        bench_note("reusing the %s trips in %s", source, db);
+        store_trip_import_free(imp);
+        return;
+    }
+    if (e != ERR_OK)
+        bench_die("plan_bench: %s", d.msg);
+    double wsum = 0;
+    for (int h = 0; h < 24; h++)
+        wsum += hour_weight(h);
+    struct bench_city city;
+    struct rng r;
+    rng_seed(&r, 2024);
+    bench_city_init(&city, BENCH_CITY, &r);
+    double t0 = bench_now_s();
+    int64_t day0 = now_ms - (int64_t)days * DAY_MS;
+    day0 -= day0 % DAY_MS;
+    for (uint64_t day = 0; day < days; day++) {
+        for (int h = 0; h < 24; h++) {
+            uint64_t n =
+                (uint64_t)llround((double)per_day * hour_weight(h) / wsum);
+            for (uint64_t i = 0; i < n; i++) {
+                struct store_demand_trip t;
+                t.started_ms = day0 + (int64_t)day * DAY_MS +
+                               h * 3600 * INT64_C(1000) +
+                               (int64_t)rng_below(&r, 3600000);
+                t.ended_ms = t.started_ms + 300000 +
+                             (int64_t)rng_below(&r, 1200000);
+                t.start_pos = bench_city_point(&city, &r);
+                t.end_pos = bench_city_point(&city, &r);
+                if (t.ended_ms >= now_ms)
+                    continue;
+                if (store_trip_import_add(imp, &t, &d) != ERR_OK)
+                    bench_die("plan_bench: %s", d.msg);
+            }
+        }
+    }
+    struct store_trip_import_result res;
+    if (store_trip_import_finish(imp, true, &res, &d) != ERR_OK)
+        bench_die("plan_bench: %s", d.msg);
+    store_trip_import_free(imp);
+    double dt = bench_now_s() - t0;
+    bench_note("imported %zu trips in %.1f s (%.0f rows/s)", res.added, dt,
+               (double)res.added / dt);
+}
+
+int main(int argc, char **argv)
+{
+    const char *bikes_s = NULL, *tpd_s = NULL, *days_s = NULL,
+               *trucks_s = NULL, *budget_s = NULL,
+               *db = "/tmp/spoke-plan-bench.db";
+    const struct bench_opt opts[] = {
+        {"--bikes", &bikes_s},   {"--trips-per-day", &tpd_s},
+        {"--days", &days_s},     {"--trucks", &trucks_s},
+        {"--budget-ms", &budget_s}, {"--db", &db},
+    };
+    bench_parse(argc, argv, 1, opts, ARRAY_LEN(opts),
+                "plan_bench [--bikes N] [--trips-per-day N] [--days N] "
+                "[--trucks N] [--budget-ms N] [--db PATH]");
+    uint64_t nbikes = bench_u64("--bikes", bikes_s, 2000000, 1, 10000000);
+    uint64_t per_day =
+        bench_u64("--trips-per-day", tpd_s, 1000000, 1, 10000000);
+    uint64_t days = bench_u64("--days", days_s, 28, 1, 366);
+    uint64_t ntrucks = bench_u64("--trucks", trucks_s, 100, 0, 1000);
+    uint64_t budget = bench_u64("--budget-ms", budget_s, 2000, 10, 600000);
+    int64_t now = clock_wall_ms();
+    seed_trips(db, days, per_day, now);
+
+    struct svc_plan_job job = {0};
+    atomic_bool cancel;
+    atomic_init(&cancel, false);
+    job.id = 1;
+    job.now_ms = now;
+    job.db_path = (char *)db;
+    job.cancel = &cancel;
+    svc_dispatch_config_default(&job.cfg);
+    job.cfg.history_days = (int64_t)days;
+    job.cfg.trucks = ntrucks;
+    job.cfg.budget_ms = (int64_t)budget;
+    struct geo_bbox area = {BENCH_MIN_LAT_DEG, BENCH_MIN_LON_DEG,
+                            BENCH_MAX_LAT_DEG, BENCH_MAX_LON_DEG};
+    job.has_grid =
+        demand_grid_init(&job.grid, area, job.cfg.cell_m, NULL) == ERR_OK;
+    job.depot = (struct geo_latlng){(area.min_lat_deg + area.max_lat_deg) / 2,
+                                    (area.min_lon_deg + area.max_lon_deg) / 2};
+    struct geo_latlng *fleet = bench_fleet_new(nbikes);
+    job.avail = xmalloc(nbikes * sizeof(*job.avail));
+    job.navail = nbikes;
+    for (uint64_t i = 0; i < nbikes; i++)
+        job.avail[i] = (struct svc_plan_bike){(int64_t)i + 1, fleet[i]};
+    /* One bike in a hundred needs a crew: low batteries. */
+    job.tasks_total = nbikes / 100;
+    job.ntasks = MIN(job.tasks_total, job.cfg.max_task_sites);
+    job.tasks = xcalloc(MAX(job.ntasks, (size_t)1), sizeof(*job.tasks));
+    for (size_t i = 0; i < job.ntasks; i++)
+        job.tasks[i] = (struct svc_task){
+            .task = {.bike_id = (int64_t)i * 100 + 1,
+                     .kind = MAINT_BATTERY,
+                     .priority = MAINT_BATTERY + 1},
+            .pos = fleet[i * 100]};
+    job.ntrucks = ntrucks;
+    job.trucks = xcalloc(MAX(ntrucks, (uint64_t)1), sizeof(*job.trucks));
+    for (size_t i = 0; i < ntrucks; i++)
+        job.trucks[i] = (struct svc_truck){.id = (int32_t)i + 1,
+                                           .pos = job.depot};
+
+    double t0 = bench_now_s();
+    svc__planner_run(&job);
+    double total = bench_now_s() - t0;
+    const struct svc_plan *p = job.plan;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    bench_info("plan_note", p->note[0] ? p->note : "none");
+    bench_result("plan_bikes", (double)nbikes);
+    bench_result("plan_history_events", (double)p->history_events);
+    bench_result("plan_cells", (double)p->ncells);
+    bench_result("plan_load_s", (double)p->load_ms / 1000);
+    bench_result("plan_forecast_s", (double)p->forecast_ms / 1000);
+    bench_result("plan_route_s", (double)p->route_ms / 1000);
+    bench_result("plan_total_s", total);
+    bench_result("plan_surplus", (double)p->surplus);
+    bench_result("plan_deficit", (double)p->deficit);
+    bench_result("plan_bikes_moved", (double)p->bikes_moved);
+    bench_result("plan_tasks_planned", (double)p->tasks_planned);
+    bench_result("plan_peak_rss_mb", (double)ru.ru_maxrss / 1024);
+    printf("\n| step | seconds |\n|---|---|\n"
+           "| read %zu demand events | %.2f |\n"
+           "| forecast and targets, %zu cells | %.2f |\n"
+           "| routes, %" PRIu64 " trucks | %.2f |\n"
+           "| total (with bike counts) | %.2f |\n\n"
+           "surplus %" PRId64 ", deficit %" PRId64 ", moved %" PRId64
+           ", tasks planned %zu of %zu; peak RSS %.0f MB\n",
+           p->history_events, (double)p->load_ms / 1000, p->ncells,
+           (double)p->forecast_ms / 1000, ntrucks, (double)p->route_ms / 1000,
+           total, p->surplus, p->deficit, p->bikes_moved, p->tasks_planned,
+           job.ntasks, (double)ru.ru_maxrss / 1024);
+    svc__plan_free(job.plan);
+    xfree(job.avail);
+    xfree(job.tasks);
+    xfree(job.trucks);
+    xfree(fleet);
+    return 0;
+}
