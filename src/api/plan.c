@@ -200,6 +200,16 @@ static void crew_reply(struct api_ctx *ctx, struct api_req *req,
                               r->on_plan));
 }
 
+/* A truck id in the path past int32 is no truck at all. */
+static bool truck_param(struct api_req *req, struct api_resp *resp)
+{
+    if (req->params[0] <= INT32_MAX)
+        return true;
+    api__reply_problem(req, resp, 404, "truck_not_found", NULL,
+                       "no such truck");
+    return false;
+}
+
 void api__ops_truck_pick_up(struct api_ctx *ctx, struct api_req *req,
                             struct api_resp *resp)
 {
@@ -216,11 +226,8 @@ void api__ops_truck_pick_up(struct api_ctx *ctx, struct api_req *req,
         !api__field_bool(req, resp, body, "maintenance", true, &maintenance,
                          NULL))
         return;
-    if (req->params[0] > INT32_MAX) {
-        api__reply_problem(req, resp, 404, "truck_not_found", NULL,
-                           "no such truck");
+    if (!truck_param(req, resp))
         return;
-    }
     struct svc_crew_result r;
     struct err_detail d;
     err_clear(&d);
@@ -247,11 +254,8 @@ void api__ops_truck_drop_off(struct api_ctx *ctx, struct api_req *req,
         !api__field_f64(req, resp, body, "lon", false, -180, 180, &pos.lon_deg,
                         NULL))
         return;
-    if (req->params[0] > INT32_MAX) {
-        api__reply_problem(req, resp, 404, "truck_not_found", NULL,
-                           "no such truck");
+    if (!truck_param(req, resp))
         return;
-    }
     struct svc_crew_result r;
     struct err_detail d;
     err_clear(&d);
