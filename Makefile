@@ -49,7 +49,7 @@ SPOKE := $(BUILD)/spoke
 UNIT := $(BUILD)/test-unit
 
 
-.PHONY: all test unit api-test demo bench bench-index bench-plan fuzz coverage fmt fmt-check lint \
+.PHONY: all test unit api-test demo bench bench-index bench-plan bench-sessions fuzz coverage fmt fmt-check lint \
 	hdr-check check-layers clean deps
 all: $(SPOKE)
 
@@ -98,6 +98,12 @@ bench-index: $(BUILD)/bench/geo_index_bench
 # bench/plan_bench.c (default: 2M bikes, 28 days of 1M trips, 100 trucks).
 bench-plan: $(BUILD)/bench/plan_bench
 	$< $(PLAN_ARGS)
+
+# 100,000 idle lock sessions on one server with gateway worker processes
+# (bench/sessions.py): time to online, resident memory, CPU. Knobs:
+# SESSIONS_ARGS (e.g. --locks 50000 --workers 3 --sims 3 --hold 30).
+bench-sessions: $(SPOKE)
+	python3 bench/sessions.py --spoke $(SPOKE) $(SESSIONS_ARGS)
 
 # The comparison table (bench/run.py, docs/benchmarks.md): spoke in-process,
 # over HTTP and through lock sessions, Redis and PostGIS, on the same fleet.
