@@ -7,7 +7,10 @@
  * by step, with the process's peak memory.
  *
  *   plan_bench [--bikes N] [--trips-per-day N] [--days N] [--trucks N]
- *              [--budget-ms N] [--db PATH]
+ *              [--budget-ms N] [--emptied-pct P] [--db PATH]
+ *
+ * The bikes are where the bench city's trips go, except in P % (30) of the
+ * 1 km blocks, which the fleet has left: there the plan finds deficits.
  *
  * The trips are imported once per (days, trips per day) into --db and kept
  * for the next run.
@@ -32,6 +35,22 @@ static double hour_weight(int h)
     double am = exp(-0.5 * pow((h - 8.0) / 1.3, 2));
     double pm = exp(-0.5 * pow((h - 18.0) / 1.8, 2));
     return 0.15 + am + 1.2 * pm;
+}
+
+/*
+ * Whether a position is in one of the blocks (0.01 degree, about 1 km) the
+ * fleet has left: share_pct in a hundred of them, chosen by a hash, so that
+ * the plan has cells short of bikes as well as cells with too many.
+ */
+static bool emptied(struct geo_latlng p, uint64_t share_pct)
+{
+    uint64_t row = (uint64_t)(int64_t)floor(p.lat_deg * 100);
+    uint64_t col = (uint64_t)(int64_t)floor(p.lon_deg * 100);
+    uint64_t h = (row * UINT64_C(0x9E3779B97F4A7C15)) ^ (col + 0x632BE5AB);
+    h ^= h >> 29;
+    h *= UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 32;
+    return h % 100 < share_pct;
 }
 
 /* Imports days x per_day synthetic trips ending now, unless done before. */
@@ -98,22 +117,24 @@ static void seed_trips(const char *db, uint64_t days, uint64_t per_day,
 int main(int argc, char **argv)
 {
     const char *bikes_s = NULL, *tpd_s = NULL, *days_s = NULL,
-               *trucks_s = NULL, *budget_s = NULL,
+               *trucks_s = NULL, *budget_s = NULL, *empty_s = NULL,
                *db = "/tmp/spoke-plan-bench.db";
     const struct bench_opt opts[] = {
         {"--bikes", &bikes_s},   {"--trips-per-day", &tpd_s},
         {"--days", &days_s},     {"--trucks", &trucks_s},
         {"--budget-ms", &budget_s}, {"--db", &db},
+        {"--emptied-pct", &empty_s},
     };
     bench_parse(argc, argv, 1, opts, ARRAY_LEN(opts),
                 "plan_bench [--bikes N] [--trips-per-day N] [--days N] "
-                "[--trucks N] [--budget-ms N] [--db PATH]");
+                "[--trucks N] [--budget-ms N] [--emptied-pct P] [--db PATH]");
     uint64_t nbikes = bench_u64("--bikes", bikes_s, 2000000, 1, 10000000);
     uint64_t per_day =
         bench_u64("--trips-per-day", tpd_s, 1000000, 1, 10000000);
     uint64_t days = bench_u64("--days", days_s, 28, 1, 366);
     uint64_t ntrucks = bench_u64("--trucks", trucks_s, 100, 0, 1000);
     uint64_t budget = bench_u64("--budget-ms", budget_s, 2000, 10, 600000);
+    uint64_t empty_pct = bench_u64("--emptied-pct", empty_s, 30, 0, 90);
     int64_t now = clock_wall_ms();
     seed_trips(db, days, per_day, now);
 
@@ -135,6 +156,24 @@ int main(int argc, char **argv)
     job.depot = (struct geo_latlng){(area.min_lat_deg + area.max_lat_deg) / 2,
                                     (area.min_lon_deg + area.max_lon_deg) / 2};
     struct geo_latlng *fleet = bench_fleet_new(nbikes);
+    /* The fleet as the day left it: no bikes in the emptied blocks, their
+     * bikes elsewhere (drawn from the same city, outside those blocks). */
+    struct bench_city city;
+    struct rng r;
+    rng_seed(&r, 7);
+    bench_city_init(&city, BENCH_CITY, &r);
+    uint64_t moved_away = 0;
+    for (uint64_t i = 0; i < nbikes; i++) {
+        if (!emptied(fleet[i], empty_pct))
+            continue;
+        do
+            fleet[i] = bench_city_point(&city, &r);
+        while (emptied(fleet[i], empty_pct));
+        moved_away++;
+    }
+    bench_note("%" PRIu64 " bikes moved out of the %" PRIu64
+               "%% emptied blocks",
+               moved_away, empty_pct);
     job.avail = xmalloc(nbikes * sizeof(*job.avail));
     job.navail = nbikes;
     for (uint64_t i = 0; i < nbikes; i++)
