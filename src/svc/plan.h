@@ -32,6 +32,9 @@ struct svc_dispatch_config {
     int64_t replan_min_ms; /* a stale plan is redone after this (30 s) */
     int64_t budget_ms;     /* route search time per plan (2 s) */
     uint64_t seed;         /* route search seed (1) */
+    /* Search iterations per plan, 0: none (the budget alone). With a cap
+     * the budget does not reach, plans are reproducible for a seed. */
+    int64_t route_iters;
     size_t max_cell_sites; /* the most imbalanced cells routed (25,000) */
     size_t max_task_sites; /* the most urgent tasks routed (5,000) */
     /* The trucks: ids 1..trucks, all alike. */
@@ -112,6 +115,8 @@ struct svc_plan {
     size_t tasks_planned;
     double value, metres;
     int64_t load_ms, forecast_ms, route_ms; /* how long each step took */
+    uint64_t route_iters;                   /* search iterations run */
+    bool route_deadline;                    /* the budget ended the search */
     char note[160]; /* why the plan is thin, if it is ("no demand history") */
 };
 

@@ -407,17 +407,21 @@ static void route(const struct svc_plan_job *job, struct svc_plan *plan)
     rp.params.speed_mps = c->speed_mps;
     rp.params.handle_s = c->handle_s;
     struct route_opts opts = {.seed = c->seed,
+                              .max_iters = (uint64_t)c->route_iters,
                               .clock = mono_ns,
                               .clock_ctx = (void *)job,
                               .deadline_ns =
                                   clock_mono_ns() + c->budget_ms * 1000000};
     struct route_plan sol = {0};
+    struct route_stats st = {0};
     struct err_detail d;
     err_clear(&d);
     if (job->ntrucks == 0) {
         /* Nothing to route. */
-    } else if (route_solve(&rp, &opts, &sol, NULL, &d) == ERR_OK) {
+    } else if (route_solve(&rp, &opts, &sol, &st, &d) == ERR_OK) {
         take_routes(job, &rp, &sol, src, plan);
+        plan->route_iters = st.iters;
+        plan->route_deadline = st.hit_deadline;
         route_plan_release(&sol);
     } else {
         snprintf(plan->note, sizeof(plan->note), "no routes: %.120s", d.msg);

@@ -50,6 +50,15 @@ class ConfigTest(SpokeTestCase):
             ('{"index_cell_m": 5}', "index_cell_m"),
             ('{"log_level": "loud"}', "log_level"),
             ('{"http": 8080}', "'http' must be a string"),
+            ('{"dispatch": []}', "dispatch"),
+            ('{"dispatch": {"trucks": -1}}', "trucks"),
+            ('{"dispatch": {"cell_m": 10}}', "cell_m"),
+            ('{"dispatch": {"route_iters": -5}}', "route_iters"),
+            ('{"dispatch": {"service_level": 1.5}}', "service_level"),
+            ('{"dispatch": {"depot": {"lat": 31.2}}}', "depot"),
+            ('{"dispatch": {"reward": {"max_per_day": "3"}}}', "max_per_day"),
+            ('{"dispatch": {"maintenance": {"colour": 1}}}', "colour"),
+            ('{"dispatch": {"lorries": 3}}', "lorries"),
         ]
         for text, message in cases:
             with self.subTest(config=text):

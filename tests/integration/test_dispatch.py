@@ -218,6 +218,34 @@ class DispatchTest(SpokeTestCase):
         self.assertNotIn(x["cell"], cells)
         self.assertEqual(plan2["summary"]["bikes_moved"], 0)
 
+    def test_plans_reproducible_with_route_iters(self):
+        cfg = config(trucks=2)
+        cfg["dispatch"].update({"route_iters": 400, "route_budget_ms": 60000})
+        srv = self.server_with_history(cfg)
+        sp = self.spoke(srv)
+        for i in range(12):
+            sp.add_bike(X[0] + 0.001 * (i % 4), X[1] + 0.001 * (i // 4))
+
+        def routes(plan):
+            return [(t["truck_id"], t["metres"], t["seconds"],
+                     [(st["action"], st.get("cell"), st["lat"], st["lon"],
+                       st["bikes"], st["eta_s"], st.get("bike_ids"))
+                      for st in t["stops"]]) for t in plan["trucks"]]
+
+        def slot(plan):  # the forecast's 15-minute slot
+            return plan["created_at"][:14] + str(int(plan["created_at"][14:16]) // 15)
+
+        p1 = self.replan(sp, self.plan(sp))
+        p2 = self.replan(sp, p1)
+        if slot(p1) != slot(p2):  # the forecast moved on between them
+            p1, p2 = p2, self.replan(sp, p2)
+        for p in (p1, p2):
+            self.assertEqual(p["summary"]["route_iters"], 400, p["summary"])
+            self.assertIs(p["summary"]["route_deadline"], False)
+        self.assertGreater(p1["summary"]["bikes_moved"], 0, p1)
+        self.assertEqual(routes(p1), routes(p2))
+        self.assertEqual(p1["summary"], p2["summary"])
+
     def test_crew_errors(self):
         srv = self.start_server(config())
         sp = self.spoke(srv)
