@@ -67,6 +67,16 @@ static ptrdiff_t find_cell(const struct svc_plan_cell *cells, size_t n,
 #define KEY_KIND_BITS 2
 _Static_assert(DEMAND_MAX_GRID_CELLS <= (1u << 24), "cells fit a key");
 
+/*
+ * Bounds on what the history may cost: one search-log aggregate (a minute
+ * of one ~110 m square) counts as at most LOST_MAX_PER_AGGREGATE lost
+ * rentals, so an app refreshing in a loop or a script cannot inflate
+ * demand; and a plan reads at most HISTORY_MAX_EVENTS events (1.6 GB of
+ * keys), else it is made without a forecast and says why.
+ */
+#define LOST_MAX_PER_AGGREGATE 10u
+#define HISTORY_MAX_EVENTS (200u * 1000 * 1000)
+
 struct history {
     const struct svc_plan_job *job;
     const struct demand_grid *grid;
@@ -97,7 +107,12 @@ static enum err take_event(void *ctx, const struct store_demand_event *e)
         return ERR_OK;
     uint64_t key = (uint64_t)cell << (KEY_SLOT_BITS + KEY_KIND_BITS) |
                    (uint64_t)slot << KEY_KIND_BITS | kinds[e->kind];
-    for (uint32_t i = 0; i < MAX(e->n, 1u); i++)
+    uint32_t n = e->kind == STORE_DEMAND_LOST
+                     ? MIN(e->n, LOST_MAX_PER_AGGREGATE)
+                     : MAX(e->n, 1u);
+    if (h->n + n > HISTORY_MAX_EVENTS)
+        return ERR_TOO_BIG;
+    for (uint32_t i = 0; i < n; i++)
         VEC_PUSH(h->keys, h->n, h->cap, key);
     h->first_ms = MIN(h->first_ms, e->t_ms);
     return ERR_OK;
@@ -166,6 +181,12 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
     store_close(st);
     plan->load_ms = clock_mono_ms() - t0;
     plan->history_events = h->n;
+    if (e == ERR_TOO_BIG) {
+        snprintf(plan->note, sizeof(plan->note),
+                 "demand history over %u events: lower history_days",
+                 HISTORY_MAX_EVENTS);
+        return;
+    }
     if (e != ERR_OK) {
         snprintf(plan->note, sizeof(plan->note),
                  "demand history unreadable: %.100s", d.msg[0] ? d.msg : "I/O");

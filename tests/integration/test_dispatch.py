@@ -246,6 +246,27 @@ class DispatchTest(SpokeTestCase):
         self.assertEqual(routes(p1), routes(p2))
         self.assertEqual(p1["summary"], p2["summary"])
 
+    def test_lost_searches_count_at_most_ten_a_minute_and_square(self):
+        cfg = config(trucks=0)
+        cfg["search_flush_s"] = 1
+        srv = self.start_server(cfg)
+        sp = self.spoke(srv)
+        for _ in range(30):  # an app refreshing where there is no bike
+            r = sp.anon.get("/v1/bikes?lat=%f&lon=%f&radius_m=200" % B)
+            self.assertEqual((r.status, r.json["bikes"]), (200, []), r)
+
+        def logged():
+            con = sqlite3.connect(srv.db)
+            rows = con.execute("SELECT n FROM searches WHERE found = 0"
+                               ).fetchall()
+            con.close()
+            return rows if sum(n for (n,) in rows) == 30 else None
+        rows = wait_until(logged, timeout=10, desc="30 searches logged")
+        plan = self.replan(sp, self.plan(sp))
+        self.assertEqual(plan["summary"]["history_events"],
+                         sum(min(n, 10) for (n,) in rows), rows)
+        self.assertLess(plan["summary"]["history_events"], 30)
+
     def test_crew_errors(self):
         srv = self.start_server(config())
         sp = self.spoke(srv)
