@@ -412,6 +412,9 @@ class Case:
                              desc="lock of %s online" % name)
             elif kind == "locked":
                 bike, rider = args
+                # A ride lasts at least a few milliseconds, so its fare
+                # has begun its first minute even on a fast machine.
+                time.sleep(0.005)
                 self.locks[bike].locked(user_id=self.vars[rider]["id"])
             elif kind == "position":
                 bike, lat, lon = args
