@@ -99,8 +99,9 @@ void api__ops_plan_get(struct api_ctx *ctx, struct api_req *req,
     json_object_set_new(summary, "route_deadline",
                         json_boolean(pl->route_deadline));
     json_t *timings = json_pack(
-        "{s:I, s:I, s:I}", "load", (json_int_t)pl->load_ms, "forecast",
-        (json_int_t)pl->forecast_ms, "route", (json_int_t)pl->route_ms);
+        "{s:I, s:I, s:I, s:I}", "snapshot", (json_int_t)pl->snapshot_ms, "load",
+        (json_int_t)pl->load_ms, "forecast", (json_int_t)pl->forecast_ms,
+        "route", (json_int_t)pl->route_ms);
     json_t *o = json_pack(
         "{s:I, s:o, s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "plan_id",
         (json_int_t)pl->id, "created_at", api__time(pl->created_ms),

@@ -148,24 +148,32 @@ static struct geo_latlng bbox_center(struct geo_bbox b)
                                (b.min_lon_deg + b.max_lon_deg) / 2};
 }
 
-/* Recounts what each truck carries from the bikes aboard. */
-static void count_loads(struct svc *s)
+/* The truck carrying b, or NULL. */
+static struct svc_truck *truck_of(struct svc_dispatch *d,
+                                  const struct core_bike *b)
 {
-    struct svc_dispatch *d = s->dispatch;
+    if (b->state != CORE_VS_REMOVED || b->truck_id <= 0 ||
+        (size_t)b->truck_id > d->ntrucks)
+        return NULL;
+    return &d->trucks[b->truck_id - 1];
+}
+
+/* Counts b into what its truck carries, if it is aboard one. */
+static void count_load(struct svc_dispatch *d, const struct core_bike *b)
+{
+    struct svc_truck *t = truck_of(d, b);
+    if (!t)
+        return;
+    if (b->alarms & CORE_ALARM_FAULT)
+        t->broken++;
+    else
+        t->load++;
+}
+
+static void clear_loads(struct svc_dispatch *d)
+{
     for (size_t i = 0; i < d->ntrucks; i++)
         d->trucks[i].load = d->trucks[i].broken = 0;
-    int64_t max_id = core_world_bike_max_id(s->world);
-    for (int64_t id = 1; id <= max_id; id++) {
-        const struct core_bike *b = core_world_bike(s->world, id);
-        if (!b || b->state != CORE_VS_REMOVED || b->truck_id <= 0 ||
-            (size_t)b->truck_id > d->ntrucks)
-            continue;
-        struct svc_truck *t = &d->trucks[b->truck_id - 1];
-        if (b->alarms & CORE_ALARM_FAULT)
-            t->broken++;
-        else
-            t->load++;
-    }
 }
 
 /* ---- tasks ---------------------------------------------------------- */
@@ -181,6 +189,17 @@ static int cmp_task(const void *a, const void *b)
            (x->task.bike_id < y->task.bike_id);
 }
 
+/* Appends b's task, if it has one, to the vector v. */
+static void push_task(struct svc *s, const struct core_bike *b, int64_t now,
+                      struct svc_task **v, size_t *n, size_t *cap)
+{
+    struct svc_task t;
+    if (maint_task_of(&s->cfg.dispatch.maint, b, now, &t.task)) {
+        t.pos = b->pos;
+        VEC_PUSH(*v, *n, *cap, t);
+    }
+}
+
 /* Every task now, most urgent first, into *out (xmalloc). */
 static size_t all_tasks(struct svc *s, int64_t now, struct svc_task **out)
 {
@@ -189,11 +208,8 @@ static size_t all_tasks(struct svc *s, int64_t now, struct svc_task **out)
     int64_t max_id = core_world_bike_max_id(s->world);
     for (int64_t id = 1; id <= max_id; id++) {
         const struct core_bike *b = core_world_bike(s->world, id);
-        struct svc_task t;
-        if (b && maint_task_of(&s->cfg.dispatch.maint, b, now, &t.task)) {
-            t.pos = b->pos;
-            VEC_PUSH(v, n, cap, t);
-        }
+        if (b)
+            push_task(s, b, now, &v, &n, &cap);
     }
     if (n)
         qsort(v, n, sizeof(*v), cmp_task);
@@ -241,6 +257,7 @@ static void start_job(struct svc *s)
 {
     struct svc_dispatch *d = s->dispatch;
     const struct svc_dispatch_config *c = &s->cfg.dispatch;
+    int64_t t0 = clock_mono_ns();
     struct svc_plan_job *job = xcalloc(1, sizeof(*job));
     job->id = ++d->last_id;
     job->now_ms = clock_wall_ms();
@@ -255,20 +272,27 @@ static void start_job(struct svc *s)
             d->depot = bbox_center(area);
     }
     job->depot = d->depot;
-    size_t cap = 0;
+    /* One pass over the fleet: this runs on the loop thread. */
+    size_t cap = 0, task_cap = 0;
+    clear_loads(d);
     int64_t max_id = core_world_bike_max_id(s->world);
     for (int64_t id = 1; id <= max_id; id++) {
         const struct core_bike *b = core_world_bike(s->world, id);
-        if (b && b->state == CORE_VS_AVAILABLE)
+        if (!b)
+            continue;
+        if (b->state == CORE_VS_AVAILABLE)
             VEC_PUSH(job->avail, job->navail, cap,
                      ((struct svc_plan_bike){b->id, b->pos}));
+        push_task(s, b, job->now_ms, &job->tasks, &job->tasks_total, &task_cap);
+        count_load(d, b);
     }
-    job->tasks_total = all_tasks(s, job->now_ms, &job->tasks);
+    if (job->tasks_total)
+        qsort(job->tasks, job->tasks_total, sizeof(*job->tasks), cmp_task);
     job->ntasks = MIN(job->tasks_total, c->max_task_sites);
-    count_loads(s);
     job->ntrucks = d->ntrucks;
     job->trucks = xcalloc(MAX(d->ntrucks, (size_t)1), sizeof(*job->trucks));
     memcpy(job->trucks, d->trucks, d->ntrucks * sizeof(*d->trucks));
+    job->snapshot_ms = (clock_mono_ns() - t0 + 500000) / 1000000;
     d->job = job;
     d->requested = d->stale = false;
     d->started_mono_ms = net_loop_now_ms(s->loop);
@@ -318,6 +342,7 @@ static void install(struct svc *s)
     struct svc_plan_job *job = d->job;
     struct svc_plan *plan = job->plan;
     job->plan = NULL;
+    plan->snapshot_ms = job->snapshot_ms;
     svc__plan_free(d->plan);
     d->plan = plan;
     xfree(d->offers_left);
@@ -356,6 +381,7 @@ static void install(struct svc *s)
                    LOG_I64("bikes_moved", plan->bikes_moved),
                    LOG_I64("tasks", (int64_t)plan->tasks),
                    LOG_I64("history_events", (int64_t)plan->history_events),
+                   LOG_I64("snapshot_ms", plan->snapshot_ms),
                    LOG_I64("load_ms", plan->load_ms),
                    LOG_I64("forecast_ms", plan->forecast_ms),
                    LOG_I64("route_ms", plan->route_ms),
@@ -410,11 +436,12 @@ void svc__dispatch_start(struct svc *s)
     int64_t max_id = core_world_bike_max_id(s->world);
     for (int64_t id = 1; id <= max_id; id++) {
         const struct core_bike *b = core_world_bike(s->world, id);
-        if (b && b->state == CORE_VS_REMOVED && b->truck_id > 0 &&
-            (size_t)b->truck_id <= d->ntrucks)
-            d->trucks[b->truck_id - 1].pos = b->pos;
+        struct svc_truck *t = b ? truck_of(d, b) : NULL;
+        if (t)
+            t->pos = b->pos;
+        if (b)
+            count_load(d, b);
     }
-    count_loads(s);
     net_timer_start(s->loop, &d->tick, FIRST_PLAN_MS, tick, s);
 }
 

@@ -114,9 +114,10 @@ struct svc_plan {
     int64_t bikes_moved; /* dropped by the routes */
     size_t tasks_planned;
     double value, metres;
-    int64_t load_ms, forecast_ms, route_ms; /* how long each step took */
-    uint64_t route_iters;                   /* search iterations run */
-    bool route_deadline;                    /* the budget ended the search */
+    /* How long each step took; the snapshot on the loop thread. */
+    int64_t snapshot_ms, load_ms, forecast_ms, route_ms;
+    uint64_t route_iters; /* search iterations run */
+    bool route_deadline;  /* the budget ended the search */
     char note[160]; /* why the plan is thin, if it is ("no demand history") */
 };
 

@@ -174,6 +174,7 @@ struct svc_plan_job {
     struct svc_truck *trucks;
     size_t ntrucks;
     atomic_bool *cancel;   /* set: finish at once (the server is stopping) */
+    int64_t snapshot_ms;   /* the loop thread's time taking all this */
     struct svc_plan *plan; /* the result */
 };
 
