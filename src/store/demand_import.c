@@ -3,8 +3,8 @@
  * Bulk import of trips into the demand history (`spoke import trips`): one
  * connection that takes the database for itself, replaces or creates the
  * named source, inserts every trip with a multi-row INSERT prepared once,
- * and commits the whole source in one transaction. The same connection
- * set-up as the bike import (import.c); the reads are in demand.c.
+ * and commits the whole source in one transaction. The connection is the
+ * bike import's (store/bulk.c); the reads are in demand.c.
  */
 #include "base/sys.h"
 #include "store/store.h"
@@ -34,8 +34,7 @@
 #define TRIP_MAX_MS INT64_C(253402300800000)
 
 struct store_trip_import {
-    sqlite3 *db;
-    char *path;
+    struct store__bulk bulk;
     int64_t source_id;
     size_t nadded;
     size_t nreplaced;
@@ -44,85 +43,7 @@ struct store_trip_import {
     size_t nrun;
     sqlite3_stmt *insert_batch; /* TRIP_BATCH rows */
     sqlite3_stmt *insert_one;
-    bool in_txn;
-    bool journal_switched; /* journal_mode is DELETE until the end */
-    bool failed;           /* a statement failed: only rollback is left */
 };
-
-static enum err fail(struct store_trip_import *imp, enum err e,
-                     const char *what, struct err_detail *d)
-{
-    imp->failed = true;
-    return err_set(d, e == ERR_BUSY ? ERR_BUSY : ERR_IO, "",
-                   "cannot import trips into store '%s' (%s): %s", imp->path,
-                   what, sqlite3_errmsg(imp->db));
-}
-
-/* Runs s once and resets it; SQLITE_OK (or SQLITE_ROW, kept) or the error. */
-static int run(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    (void)sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/*
- * Takes the database for this connection alone and sets it up for one
- * large transaction, as the bike import does and for the same reasons: a
- * server writing meanwhile would wait on the write lock for the whole
- * import and fail; the rollback journal writes pages once; the foreign key
- * to demand_sources holds by construction (the source row is ours).
- */
-static enum err take_database(struct store_trip_import *imp,
-                              struct err_detail *d)
-{
-    enum err e = store__exec(imp->db, "PRAGMA locking_mode=EXCLUSIVE");
-    if (e == ERR_OK)
-        e = store__exec(imp->db, "BEGIN EXCLUSIVE");
-    if (e == ERR_BUSY) {
-        imp->failed = true;
-        return err_set(d, ERR_BUSY, "",
-                       "store '%s' is in use by another process (is spoke "
-                       "serve running on it?); import needs it to itself: "
-                       "stop the server and try again",
-                       imp->path);
-    }
-    if (e == ERR_OK)
-        e = store__exec(imp->db, "COMMIT");
-    if (e != ERR_OK)
-        return fail(imp, e, "locking", d);
-    sqlite3_stmt *s = NULL;
-    int rc =
-        sqlite3_prepare_v2(imp->db, "PRAGMA journal_mode=DELETE", -1, &s, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const char *mode = (const char *)sqlite3_column_text(s, 0);
-        imp->journal_switched = mode && strcmp(mode, "delete") == 0;
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_OK)
-        return fail(imp, store__err(rc), "journal mode", d);
-    char cache[64];
-    snprintf(cache, sizeof(cache), "PRAGMA cache_size=-%d", TRIP_CACHE_KIB);
-    e = store__exec(imp->db, "PRAGMA foreign_keys=OFF");
-    if (e == ERR_OK)
-        e = store__exec(imp->db, cache);
-    if (e != ERR_OK)
-        return fail(imp, e, "pragmas", d);
-    return ERR_OK;
-}
-
-static enum err prepare(struct store_trip_import *imp, const char *sql,
-                        sqlite3_stmt **out, struct err_detail *d)
-{
-    int rc = sqlite3_prepare_v3(imp->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                out, NULL);
-    if (rc != SQLITE_OK)
-        return fail(imp, store__err(rc), "prepare", d);
-    return ERR_OK;
-}
 
 /* The INSERT of rows trips of the source (its id a literal). */
 static enum err prepare_insert(struct store_trip_import *imp, size_t rows,
@@ -139,7 +60,7 @@ static enum err prepare_insert(struct store_trip_import *imp, size_t rows,
     if (NEVER(e != ERR_OK))
         e = err_set(d, ERR_INTERNAL, "", "the import statement is too long");
     else
-        e = prepare(imp, sql.data, out, d);
+        e = store__bulk_prepare(&imp->bulk, sql.data, out, d);
     buf_release(&sql);
     return e;
 }
@@ -148,55 +69,41 @@ static enum err prepare_insert(struct store_trip_import *imp, size_t rows,
 static int drop_source(struct store_trip_import *imp, int64_t id, size_t *gone)
 {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(
-        imp->db, "DELETE FROM demand_trips WHERE source_id = ?1", -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(imp->bulk.db,
+                                "DELETE FROM demand_trips WHERE source_id = ?1",
+                                -1, &s, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 1, id);
     if (rc == SQLITE_OK)
-        rc = run(s);
+        rc = store__bulk_run(s);
     sqlite3_finalize(s);
     s = NULL;
     if (rc == SQLITE_OK)
-        *gone = (size_t)sqlite3_changes64(imp->db);
+        *gone = (size_t)sqlite3_changes64(imp->bulk.db);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(
-            imp->db, "DELETE FROM demand_sources WHERE id = ?1", -1, &s, NULL);
+        rc = sqlite3_prepare_v2(imp->bulk.db,
+                                "DELETE FROM demand_sources WHERE id = ?1", -1,
+                                &s, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 1, id);
     if (rc == SQLITE_OK)
-        rc = run(s);
+        rc = store__bulk_run(s);
     sqlite3_finalize(s);
     return rc;
 }
 
 /*
- * Starts the transaction and makes the source row: refuses an existing
- * name, or deletes it first if replace.
+ * Makes the source row in the transaction store__bulk_open began: refuses
+ * an existing name, or deletes it first if replace.
  */
 static enum err begin_source(struct store_trip_import *imp, const char *name,
                              bool replace, int64_t now_ms, struct err_detail *d)
 {
-    enum err e = store__exec(imp->db, "BEGIN IMMEDIATE");
-    if (e != ERR_OK)
-        return fail(imp, e, "begin", d);
-    imp->in_txn = true;
-    int version = 0;
-    e = store__read_version(imp->db, imp->path, &version, d);
-    if (e != ERR_OK) {
-        imp->failed = true;
-        return e;
-    }
-    if (version != STORE__SCHEMA_VERSION) {
-        imp->failed = true;
-        return err_set(d, ERR_IO, "",
-                       "store '%s' has schema version %d, not %d (open it "
-                       "with store_open first)",
-                       imp->path, version, STORE__SCHEMA_VERSION);
-    }
+    enum err e;
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(
-        imp->db, "SELECT id, trips FROM demand_sources WHERE name = ?1", -1, &s,
-        NULL);
+        imp->bulk.db, "SELECT id, trips FROM demand_sources WHERE name = ?1",
+        -1, &s, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
@@ -210,17 +117,17 @@ static enum err begin_source(struct store_trip_import *imp, const char *name,
     sqlite3_finalize(s);
     s = NULL;
     if (rc != SQLITE_DONE)
-        return fail(imp, store__err(rc), "source lookup", d);
+        return store__bulk_fail(&imp->bulk, store__err(rc), "source lookup", d);
     if (old_id && !replace) {
-        imp->failed = true;
+        imp->bulk.failed = true;
         return err_set(d, ERR_CONFLICT, "source",
                        "store '%s' has a source '%s' already (%" PRId64
                        " trips)",
-                       imp->path, name, old_trips);
+                       imp->bulk.path, name, old_trips);
     }
     rc = old_id ? drop_source(imp, old_id, &imp->nreplaced) : SQLITE_OK;
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(imp->db,
+        rc = sqlite3_prepare_v2(imp->bulk.db,
                                 "INSERT INTO demand_sources (name, trips,"
                                 " imported_ms) VALUES (?1, 0, ?2)",
                                 -1, &s, NULL);
@@ -229,11 +136,11 @@ static enum err begin_source(struct store_trip_import *imp, const char *name,
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 2, now_ms);
     if (rc == SQLITE_OK)
-        rc = run(s);
+        rc = store__bulk_run(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_OK)
-        return fail(imp, store__err(rc), "source", d);
-    imp->source_id = sqlite3_last_insert_rowid(imp->db);
+        return store__bulk_fail(&imp->bulk, store__err(rc), "source", d);
+    imp->source_id = sqlite3_last_insert_rowid(imp->bulk.db);
     e = prepare_insert(imp, TRIP_BATCH, &imp->insert_batch, d);
     if (e == ERR_OK)
         e = prepare_insert(imp, 1, &imp->insert_one, d);
@@ -265,10 +172,7 @@ enum err store_trip_import_begin(const char *path, const char *source,
     if (e != ERR_OK)
         return e;
     struct store_trip_import *imp = xcalloc(1, sizeof(*imp));
-    imp->path = xstrndup(path, strlen(path));
-    e = store__open_db(path, false, &imp->db, d);
-    if (e == ERR_OK)
-        e = take_database(imp, d);
+    e = store__bulk_open(&imp->bulk, path, TRIP_CACHE_KIB, false, d);
     if (e == ERR_OK)
         e = begin_source(imp, source, replace, now_ms, d);
     if (e != ERR_OK)
@@ -321,16 +225,16 @@ static enum err flush(struct store_trip_import *imp, struct err_detail *d)
         for (size_t k = 0; k < TRIP_BATCH && rc == SQLITE_OK; k++)
             rc = bind_trip(s, (int)(k * TRIP_PARAMS), &v[i + k]);
         if (rc == SQLITE_OK)
-            rc = run(s);
+            rc = store__bulk_run(s);
     }
     for (; i < n && rc == SQLITE_OK; i++) {
         rc = bind_trip(imp->insert_one, 0, &v[i]);
         if (rc == SQLITE_OK)
-            rc = run(imp->insert_one);
+            rc = store__bulk_run(imp->insert_one);
     }
     imp->nrun = 0;
     if (rc != SQLITE_OK)
-        return fail(imp, store__err(rc), "insert", d);
+        return store__bulk_fail(&imp->bulk, store__err(rc), "insert", d);
     return ERR_OK;
 }
 
@@ -361,9 +265,9 @@ enum err store_trip_import_add(struct store_trip_import *imp,
                                const struct store_demand_trip *t,
                                struct err_detail *d)
 {
-    if (imp->failed || !imp->in_txn)
+    if (imp->bulk.failed || !imp->bulk.in_txn)
         return err_set(d, ERR_IO, "", "the import into '%s' has failed",
-                       imp->path);
+                       imp->bulk.path);
     enum err e = check_trip(t, d);
     if (e != ERR_OK)
         return e;
@@ -382,32 +286,23 @@ enum err store_trip_import_add(struct store_trip_import *imp,
 
 /* Ending */
 
-/* Rolls back if a transaction is open and goes back to WAL (see import.c). */
-static void end_txn(struct store_trip_import *imp)
-{
-    if (imp->in_txn && !sqlite3_get_autocommit(imp->db))
-        (void)store__exec(imp->db, "ROLLBACK");
-    imp->in_txn = false;
-    if (imp->journal_switched)
-        (void)store__exec(imp->db, "PRAGMA journal_mode=WAL");
-    imp->journal_switched = false;
-}
-
 /* Records the source's trip count. */
 static enum err set_count(struct store_trip_import *imp, struct err_detail *d)
 {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(
-        imp->db, "UPDATE demand_sources SET trips = ?1 WHERE id = ?2", -1, &s,
-        NULL);
+        imp->bulk.db, "UPDATE demand_sources SET trips = ?1 WHERE id = ?2", -1,
+        &s, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 1, (int64_t)imp->nadded);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 2, imp->source_id);
     if (rc == SQLITE_OK)
-        rc = run(s);
+        rc = store__bulk_run(s);
     sqlite3_finalize(s);
-    return rc == SQLITE_OK ? ERR_OK : fail(imp, store__err(rc), "source", d);
+    return rc == SQLITE_OK
+               ? ERR_OK
+               : store__bulk_fail(&imp->bulk, store__err(rc), "source", d);
 }
 
 enum err store_trip_import_finish(struct store_trip_import *imp, bool commit,
@@ -415,21 +310,19 @@ enum err store_trip_import_finish(struct store_trip_import *imp, bool commit,
                                   struct err_detail *d)
 {
     enum err e = ERR_OK;
-    if (imp->failed || !imp->in_txn)
+    if (imp->bulk.failed || !imp->bulk.in_txn)
         e = err_set(d, ERR_IO, "", "the import into '%s' has failed",
-                    imp->path);
+                    imp->bulk.path);
     if (e == ERR_OK)
         e = flush(imp, d);
     if (e == ERR_OK && commit)
         e = set_count(imp, d);
     bool committed = false;
     if (e == ERR_OK && commit) {
-        e = store__exec(imp->db, "COMMIT");
-        if (e != ERR_OK)
-            e = fail(imp, e, "commit", d);
+        e = store__bulk_commit(&imp->bulk, d);
         committed = e == ERR_OK;
     }
-    end_txn(imp);
+    store__bulk_end(&imp->bulk);
     *res = (struct store_trip_import_result){
         .source_id = committed ? imp->source_id : 0,
         .added = imp->nadded,
@@ -445,10 +338,7 @@ void store_trip_import_free(struct store_trip_import *imp)
 {
     if (!imp)
         return;
-    if (imp->db)
-        end_txn(imp);
-    store__close_db(imp->db); /* finalizes the statements */
+    store__bulk_close(&imp->bulk);
     xfree(imp->run);
-    xfree(imp->path);
     xfree(imp);
 }

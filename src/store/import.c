@@ -31,7 +31,7 @@
  * OR IGNORE: a row that clashes on qr_code or imei is skipped instead of
  * failing the statement, so the other rows of its batch stay, and nothing
  * in the statement can fail midway (no statement journal needed, see
- * tune_connection). A skipped row shows as a change count short of the
+ * store/bulk.c). A skipped row shows as a change count short of the
  * batch; explain() then finds which rows and why. ids never clash: they
  * start after the highest id, under an exclusive lock.
  */
@@ -40,8 +40,7 @@
     " lat, lon, battery_pct, last_report_ms, lock_closed, created_ms) VALUES "
 
 struct store_import {
-    sqlite3 *db;
-    char *path;
+    struct store__bulk bulk;
     store_import_reject_fn *fn;
     void *ctx;
     int64_t first_id; /* the id of the first bike added */
@@ -58,27 +57,7 @@ struct store_import {
     sqlite3_stmt *by_id;
     sqlite3_stmt *by_qr;
     sqlite3_stmt *by_imei;
-    bool in_txn;
-    bool journal_switched; /* journal_mode is DELETE until the end */
-    bool failed;           /* a statement failed: only rollback is left */
 };
-
-/* Runs sql, which yields one text row, into out[cap]; "" if NULL. */
-static enum err query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            const char *t = (const char *)sqlite3_column_text(s, 0);
-            snprintf(out, cap, "%s", t ? t : "");
-            rc = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_OK ? ERR_OK : store__err(rc);
-}
 
 static enum err query_i64(sqlite3 *db, const char *sql, int64_t *out)
 {
@@ -95,93 +74,6 @@ static enum err query_i64(sqlite3 *db, const char *sql, int64_t *out)
     return rc == SQLITE_OK ? ERR_OK : store__err(rc);
 }
 
-static enum err fail(struct store_import *imp, enum err e, const char *what,
-                     struct err_detail *d)
-{
-    imp->failed = true;
-    return err_set(d, e == ERR_BUSY ? ERR_BUSY : ERR_IO, "",
-                   "cannot import into store '%s' (%s): %s", imp->path, what,
-                   sqlite3_errmsg(imp->db));
-}
-
-/*
- * Takes the database for this connection alone, for as long as it is open:
- * in exclusive locking mode the first transaction's lock is kept. Another
- * connection (a running server holds one from start to exit) makes this
- * wait for the busy timeout and then fail with ERR_BUSY.
- */
-static enum err take_database(struct store_import *imp, struct err_detail *d)
-{
-    enum err e = store__exec(imp->db, "PRAGMA locking_mode=EXCLUSIVE");
-    if (e == ERR_OK)
-        e = store__exec(imp->db, "BEGIN EXCLUSIVE");
-    if (e == ERR_BUSY) {
-        imp->failed = true;
-        return err_set(d, ERR_BUSY, "",
-                       "store '%s' is in use by another process (is spoke "
-                       "serve running on it?); import needs it to itself: "
-                       "stop the server and try again",
-                       imp->path);
-    }
-    if (e == ERR_OK)
-        e = store__exec(imp->db, "COMMIT");
-    if (e != ERR_OK)
-        return fail(imp, e, "locking", d);
-    return ERR_OK;
-}
-
-/*
- * Sets the connection up for one large transaction, now that it has the
- * database to itself:
- *
- * - a rollback journal instead of the WAL: new pages are written to the
- *   database file once, not to the WAL and again at the checkpoint. The
- *   commit is as durable: the journal is synced, then the database, then
- *   the journal header is zeroed and synced (synchronous=FULL; in exclusive
- *   locking mode the journal is kept, not deleted). If the process dies
- *   midway, the next open rolls the journal back, and store__open_db sets
- *   WAL again; normally end_txn does;
- * - foreign_keys off: bikes are only ever parents, which no foreign key
- *   check can fail, so SQLite need not compile per-row child lookups;
- * - ignore_check_constraints: the one CHECK of bikes, length(imei) = 15,
- *   holds by construction (imei_text of an IMEI below 10^15, check_bike).
- *   Compiled in, its function call could fail in the middle of a
- *   multi-row INSERT, so SQLite would keep a statement journal: a copy of
- *   every page each statement touches, which with keys in random order
- *   costs more than the inserts themselves;
- * - a large page cache (IMPORT_CACHE_KIB).
- */
-static enum err tune_connection(struct store_import *imp, struct err_detail *d)
-{
-    char mode[16];
-    enum err e =
-        query_text(imp->db, "PRAGMA journal_mode=DELETE", mode, sizeof(mode));
-    if (e != ERR_OK)
-        return fail(imp, e, "journal mode", d);
-    /* If SQLite kept WAL, the import still works, only more slowly. */
-    imp->journal_switched = strcmp(mode, "delete") == 0;
-    char cache[64];
-    snprintf(cache, sizeof(cache), "PRAGMA cache_size=-%d", IMPORT_CACHE_KIB);
-    e = store__exec(imp->db, "PRAGMA foreign_keys=OFF");
-    if (e == ERR_OK)
-        e = store__exec(imp->db, "PRAGMA ignore_check_constraints=ON");
-    if (e == ERR_OK)
-        e = store__exec(imp->db, cache);
-    if (e != ERR_OK)
-        return fail(imp, e, "pragmas", d);
-    return ERR_OK;
-}
-
-static enum err prepare(struct store_import *imp, const char *sql,
-                        sqlite3_stmt **out, struct err_detail *d)
-{
-    int rc = sqlite3_prepare_v3(imp->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                out, NULL);
-    if (rc != SQLITE_OK)
-        return fail(imp, store__err(rc), "prepare", d);
-    return ERR_OK;
-}
-
 /* The INSERT for rows bikes, with created_ms fixed to now_ms. */
 static enum err prepare_insert(struct store_import *imp, size_t rows,
                                int64_t now_ms, sqlite3_stmt **out,
@@ -196,47 +88,35 @@ static enum err prepare_insert(struct store_import *imp, size_t rows,
     if (NEVER(e != ERR_OK))
         e = err_set(d, ERR_INTERNAL, "", "the import statement is too long");
     else
-        e = prepare(imp, sql.data, out, d);
+        e = store__bulk_prepare(&imp->bulk, sql.data, out, d);
     buf_release(&sql);
     return e;
 }
 
-static enum err begin_txn(struct store_import *imp, int64_t now_ms,
-                          struct err_detail *d)
+/* Prepares the statements of the transaction store__bulk_open began. */
+static enum err prepare_all(struct store_import *imp, int64_t now_ms,
+                            struct err_detail *d)
 {
-    enum err e = store__exec(imp->db, "BEGIN IMMEDIATE");
-    if (e != ERR_OK)
-        return fail(imp, e, "begin", d);
-    imp->in_txn = true;
-    int version = 0;
-    e = store__read_version(imp->db, imp->path, &version, d);
-    if (e != ERR_OK) {
-        imp->failed = true;
-        return e;
-    }
-    if (version != STORE__SCHEMA_VERSION) {
-        imp->failed = true;
-        return err_set(d, ERR_IO, "",
-                       "store '%s' has schema version %d, not %d (open it "
-                       "with store_open first)",
-                       imp->path, version, STORE__SCHEMA_VERSION);
-    }
+    enum err e;
     int64_t max_id = 0;
-    e = query_i64(imp->db, "SELECT max(id) FROM bikes", &max_id);
+    e = query_i64(imp->bulk.db, "SELECT max(id) FROM bikes", &max_id);
     if (e != ERR_OK)
-        return fail(imp, e, "max id", d);
+        return store__bulk_fail(&imp->bulk, e, "max id", d);
     imp->first_id = max_id + 1;
     e = prepare_insert(imp, IMPORT_BATCH, now_ms, &imp->insert_batch, d);
     if (e == ERR_OK)
         e = prepare_insert(imp, 1, now_ms, &imp->insert_one, d);
     if (e == ERR_OK)
-        e = prepare(imp, "SELECT 1 FROM bikes WHERE id = ?1", &imp->by_id, d);
+        e = store__bulk_prepare(&imp->bulk, "SELECT 1 FROM bikes WHERE id = ?1",
+                                &imp->by_id, d);
     if (e == ERR_OK)
-        e = prepare(imp, "SELECT id FROM bikes WHERE qr_code = ?1", &imp->by_qr,
-                    d);
+        e = store__bulk_prepare(&imp->bulk,
+                                "SELECT id FROM bikes WHERE qr_code = ?1",
+                                &imp->by_qr, d);
     if (e == ERR_OK)
-        e = prepare(imp, "SELECT id FROM bikes WHERE imei = ?1", &imp->by_imei,
-                    d);
+        e = store__bulk_prepare(&imp->bulk,
+                                "SELECT id FROM bikes WHERE imei = ?1",
+                                &imp->by_imei, d);
     return e;
 }
 
@@ -245,16 +125,11 @@ enum err store_import_begin(const char *path, int64_t now_ms,
                             struct store_import **out, struct err_detail *d)
 {
     struct store_import *imp = xcalloc(1, sizeof(*imp));
-    imp->path = xstrndup(path, strlen(path));
     imp->fn = fn;
     imp->ctx = ctx;
-    enum err e = store__open_db(path, false, &imp->db, d);
+    enum err e = store__bulk_open(&imp->bulk, path, IMPORT_CACHE_KIB, true, d);
     if (e == ERR_OK)
-        e = take_database(imp, d);
-    if (e == ERR_OK)
-        e = tune_connection(imp, d);
-    if (e == ERR_OK)
-        e = begin_txn(imp, now_ms, d);
+        e = prepare_all(imp, now_ms, d);
     if (e != ERR_OK)
         goto out;
     *out = imp;
@@ -288,15 +163,6 @@ static int bind_row(sqlite3_stmt *s, int base, const struct core_bike *b,
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, base + 8, b->battery_pct);
     return rc;
-}
-
-/* Steps s once and resets it; SQLITE_OK or the error. */
-static int run(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    /* reset repeats the step's error, which rc holds already */
-    (void)sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /*
@@ -395,15 +261,16 @@ static enum err flush(struct store_import *imp, struct err_detail *d)
             rc = bind_row(s, (int)(i * IMPORT_PARAMS), &imp->batch[i],
                           id0 + (int64_t)i, imp->imei[i]);
         if (rc == SQLITE_OK)
-            rc = run(s);
-        short_count = rc == SQLITE_OK && (size_t)sqlite3_changes(imp->db) < n;
+            rc = store__bulk_run(s);
+        short_count =
+            rc == SQLITE_OK && (size_t)sqlite3_changes(imp->bulk.db) < n;
     } else {
         for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
             rc = bind_row(imp->insert_one, 0, &imp->batch[i], id0 + (int64_t)i,
                           imp->imei[i]);
             if (rc == SQLITE_OK)
-                rc = run(imp->insert_one);
-            if (rc == SQLITE_OK && sqlite3_changes(imp->db) == 0)
+                rc = store__bulk_run(imp->insert_one);
+            if (rc == SQLITE_OK && sqlite3_changes(imp->bulk.db) == 0)
                 short_count = true;
         }
     }
@@ -411,7 +278,7 @@ static enum err flush(struct store_import *imp, struct err_detail *d)
         rc = explain(imp, i, id0 + (int64_t)i);
     imp->nbatch = 0;
     if (rc != SQLITE_OK)
-        return fail(imp, store__err(rc), "insert", d);
+        return store__bulk_fail(&imp->bulk, store__err(rc), "insert", d);
     return ERR_OK;
 }
 
@@ -448,9 +315,9 @@ static void imei_text(uint64_t imei, char out[16])
 enum err store_import_add(struct store_import *imp, const struct core_bike *b,
                           int64_t line, struct err_detail *d)
 {
-    if (imp->failed || !imp->in_txn)
+    if (imp->bulk.failed || !imp->bulk.in_txn)
         return err_set(d, ERR_IO, "", "the import into '%s' has failed",
-                       imp->path);
+                       imp->bulk.path);
     enum err e = check_bike(b, d);
     if (e != ERR_OK)
         return e;
@@ -470,29 +337,14 @@ enum err store_import_add(struct store_import *imp, const struct core_bike *b,
 
 /* Ending */
 
-/*
- * Rolls back if a transaction is open and goes back to WAL. Failures are
- * ignored: a journal left behind is rolled back by the next open, and
- * store__open_db sets WAL again.
- */
-static void end_txn(struct store_import *imp)
-{
-    if (imp->in_txn && !sqlite3_get_autocommit(imp->db))
-        (void)store__exec(imp->db, "ROLLBACK");
-    imp->in_txn = false;
-    if (imp->journal_switched)
-        (void)store__exec(imp->db, "PRAGMA journal_mode=WAL");
-    imp->journal_switched = false;
-}
-
 enum err store_import_finish(struct store_import *imp, bool commit,
                              struct store_import_result *res,
                              struct err_detail *d)
 {
     enum err e = ERR_OK;
-    if (imp->failed || !imp->in_txn)
+    if (imp->bulk.failed || !imp->bulk.in_txn)
         e = err_set(d, ERR_IO, "", "the import into '%s' has failed",
-                    imp->path);
+                    imp->bulk.path);
     if (e == ERR_OK)
         e = flush(imp, d);
     bool committed = false;
@@ -501,12 +353,10 @@ enum err store_import_finish(struct store_import *imp, bool commit,
                     "%zu bikes were refused; nothing was imported",
                     imp->nrejected);
     if (e == ERR_OK && commit) {
-        e = store__exec(imp->db, "COMMIT");
-        if (e != ERR_OK)
-            e = fail(imp, e, "commit", d);
+        e = store__bulk_commit(&imp->bulk, d);
         committed = e == ERR_OK;
     }
-    end_txn(imp);
+    store__bulk_end(&imp->bulk);
     *res = (struct store_import_result){.first_id = imp->first_id,
                                         .added = imp->nadded,
                                         .rejected = imp->nrejected,
@@ -518,10 +368,7 @@ void store_import_free(struct store_import *imp)
 {
     if (!imp)
         return;
-    if (imp->db)
-        end_txn(imp);
-    store__close_db(imp->db); /* finalizes the statements */
+    store__bulk_close(&imp->bulk);
     xfree(imp->lines);
-    xfree(imp->path);
     xfree(imp);
 }

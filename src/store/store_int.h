@@ -61,6 +61,44 @@ enum err store__exec(sqlite3 *db, const char *sql);
 enum err store__err(int rc);
 
 /*
+ * The connection of a bulk import (bulk.c; used by import.c and
+ * demand_import.c): the database to itself and one large transaction.
+ */
+struct store__bulk {
+    sqlite3 *db;
+    char *path;
+    bool in_txn;
+    bool journal_switched; /* journal_mode is DELETE until the end */
+    bool failed;           /* a statement failed: only rollback is left */
+};
+
+/*
+ * Opens path (already migrated by store_open), takes it for this
+ * connection alone (ERR_BUSY, saying so, while another process has it
+ * open), sets a rollback journal, foreign keys off, cache_kib of page
+ * cache and, with ignore_checks, CHECK constraints off, and begins the
+ * transaction. ERR_IO for another schema version or a failure. Close b
+ * with store__bulk_close in every case.
+ */
+enum err store__bulk_open(struct store__bulk *b, const char *path,
+                          int cache_kib, bool ignore_checks,
+                          struct err_detail *d);
+/* Marks b failed; d says what failed ("cannot import into store ..."). */
+enum err store__bulk_fail(struct store__bulk *b, enum err e, const char *what,
+                          struct err_detail *d);
+/* Prepares a persistent statement (store__bulk_fail on failure). */
+enum err store__bulk_prepare(struct store__bulk *b, const char *sql,
+                             sqlite3_stmt **out, struct err_detail *d);
+/* Steps s once and resets it; SQLITE_OK or the error. */
+int store__bulk_run(sqlite3_stmt *s);
+/* Commits the transaction (store__bulk_fail on failure). */
+enum err store__bulk_commit(struct store__bulk *b, struct err_detail *d);
+/* Rolls back a transaction still open and goes back to WAL. */
+void store__bulk_end(struct store__bulk *b);
+/* store__bulk_end, then closes the connection (and its statements). */
+void store__bulk_close(struct store__bulk *b);
+
+/*
  * Pricing segments are stored as text, "start,end,rate,interval" per segment
  * (minutes and cents) joined by ';', e.g. "0,0,15,1". Formats p's segments
  * into out[cap]: ERR_TOO_BIG if they do not fit, ERR_INVALID if nsegments is
