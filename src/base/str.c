@@ -84,8 +84,46 @@ enum err str_to_i64(struct str s, int64_t *out)
     return ERR_OK;
 }
 
+/* The powers of ten that a double holds exactly. */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3, 1e4,  1e5,
+                                     1e6,  1e7,  1e8,  1e9, 1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15};
+
+/*
+ * The fast path of str_to_f64 for a plain decimal of at most 15 digits
+ * ("-48.856613", the usual coordinate): the digits form an integer below
+ * 2^53 and the one division by an exact power of ten is correctly rounded,
+ * so the result is the double strtod gives. false for anything else.
+ */
+static bool plain_decimal(struct str s, double *out)
+{
+    size_t i = s.len && (s.ptr[0] == '-' || s.ptr[0] == '+');
+    uint64_t m = 0;
+    size_t digits = 0, frac = 0;
+    bool dot = false;
+    for (; i < s.len; i++) {
+        unsigned d = (unsigned char)s.ptr[i] - '0';
+        if (d < 10) {
+            m = m * 10 + d;
+            digits++;
+            frac += dot;
+        } else if (s.ptr[i] == '.' && !dot) {
+            dot = true;
+        } else {
+            return false;
+        }
+    }
+    if (digits == 0 || digits >= ARRAY_LEN(pow10_exact))
+        return false;
+    double x = (double)m / pow10_exact[frac];
+    *out = s.ptr[0] == '-' ? -x : x;
+    return true;
+}
+
 enum err str_to_f64(struct str s, double *out)
 {
+    if (plain_decimal(s, out))
+        return ERR_OK;
     char tmp[65];
     if (s.len == 0 || s.len >= sizeof(tmp))
         return ERR_INVALID;

@@ -57,41 +57,6 @@ static struct str chomp(struct str s)
 
 /* Numbers */
 
-/* 10^k for the k a double holds exactly. */
-static const double exact_pow10[16] = {1e0,  1e1,  1e2,  1e3, 1e4,  1e5,
-                                       1e6,  1e7,  1e8,  1e9, 1e10, 1e11,
-                                       1e12, 1e13, 1e14, 1e15};
-
-/*
- * A decimal number. The usual coordinate ("-1.2864560", at most 15 digits)
- * is an integer below 2^53 divided once by an exact power of ten, which
- * rounds correctly, as strtod does; anything else goes to str_to_f64.
- */
-static enum err parse_num(struct str v, double *out)
-{
-    size_t i = v.len && (v.ptr[0] == '-' || v.ptr[0] == '+');
-    uint64_t m = 0;
-    size_t digits = 0, frac = 0;
-    bool dot = false;
-    for (; i < v.len; i++) {
-        unsigned d = (unsigned char)v.ptr[i] - '0';
-        if (d < 10) {
-            m = m * 10 + d;
-            digits++;
-            frac += dot;
-        } else if (v.ptr[i] == '.' && !dot) {
-            dot = true;
-        } else {
-            return str_to_f64(v, out);
-        }
-    }
-    if (digits == 0 || digits >= ARRAY_LEN(exact_pow10))
-        return str_to_f64(v, out);
-    double x = (double)m / exact_pow10[frac];
-    *out = v.ptr[0] == '-' ? -x : x;
-    return ERR_OK;
-}
-
 static enum err coord(struct str v, const char *name, double limit, double *out,
                       struct err_detail *d)
 {
@@ -99,7 +64,7 @@ static enum err coord(struct str v, const char *name, double limit, double *out,
     double x = 0;
     if (v.len == 0)
         return err_set(d, ERR_INVALID, name, "%s is empty", name);
-    if (parse_num(v, &x) != ERR_OK)
+    if (str_to_f64(v, &x) != ERR_OK)
         return err_set(d, ERR_INVALID, name, "bad %s '%s': not a number", name,
                        shown(v, buf));
     if (x < -limit || x > limit)
@@ -262,7 +227,7 @@ enum err cli_sg_node_parse(struct str line, struct cli_sg_node *out,
     struct str f[3];
     double lon = 0, lat = 0;
     if (!tabs(chomp(line), f, 3) || str_to_i64(f[0], &out->id) != ERR_OK ||
-        parse_num(f[1], &lon) != ERR_OK || parse_num(f[2], &lat) != ERR_OK ||
+        str_to_f64(f[1], &lon) != ERR_OK || str_to_f64(f[2], &lat) != ERR_OK ||
         lat < -90 || lat > 90 || lon < -180 || lon > 180)
         return err_set(d, ERR_INVALID, "",
                        "expected 'osm_id<TAB>lon<TAB>lat' (degrees)");

@@ -305,52 +305,12 @@ enum err core_bikecsv_header(struct core_bikecsv *p, char *buf, size_t len,
 
 /* Rows */
 
-/* The powers of ten that a double holds exactly. */
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3, 1e4,  1e5,
-                                     1e6,  1e7,  1e8,  1e9, 1e10, 1e11,
-                                     1e12, 1e13, 1e14, 1e15};
-
-/*
- * Parses a number like str_to_f64, with a fast path for plain decimals of
- * at most 15 digits ("-48.856613"), the usual coordinate: the digits form
- * an integer below 2^53 and the one division by an exact power of ten is
- * correctly rounded, so the result is the double strtod gives. Anything
- * else (exponents, more digits, junk) goes to str_to_f64.
- */
-static enum err parse_f64(struct str v, double *out)
-{
-    size_t i = 0;
-    bool neg = v.len > 0 && v.ptr[0] == '-';
-    if (v.len > 0 && (v.ptr[0] == '-' || v.ptr[0] == '+'))
-        i++;
-    uint64_t m = 0;
-    size_t digits = 0, frac = 0;
-    bool dot = false;
-    for (; i < v.len; i++) {
-        char c = v.ptr[i];
-        if (c >= '0' && c <= '9') {
-            m = m * 10 + (uint64_t)(c - '0');
-            digits++;
-            frac += dot;
-        } else if (c == '.' && !dot) {
-            dot = true;
-        } else {
-            return str_to_f64(v, out);
-        }
-    }
-    if (digits == 0 || digits >= ARRAY_LEN(pow10_exact))
-        return str_to_f64(v, out);
-    double x = (double)m / pow10_exact[frac];
-    *out = neg ? -x : x;
-    return ERR_OK;
-}
-
 static enum err parse_coord(struct str v, const char *name, double limit,
                             double *out, struct err_detail *d)
 {
     char shown[SHOW_MAX + 4];
     double x = 0;
-    if (parse_f64(v, &x) != ERR_OK)
+    if (str_to_f64(v, &x) != ERR_OK)
         return err_set(d, ERR_INVALID, name, "bad %s '%s': not a number", name,
                        show(v, shown));
     if (x < -limit || x > limit)

@@ -10,6 +10,11 @@
 #include "base/smap.h"
 #include "base/str.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 static int cleanups;
 
 static void count_cleanup(void *ctx)
@@ -84,6 +89,29 @@ TEST(str_parse_numbers)
     CHECK_ERR(str_to_f64(STR_LIT("1e999"), &f), ERR_INVALID);
     CHECK_ERR(str_to_f64(STR_LIT("1.5x"), &f), ERR_INVALID);
     CHECK_ERR(str_to_f64(STR_LIT(""), &f), ERR_INVALID);
+    CHECK_ERR(str_to_f64(STR_LIT("-"), &f), ERR_INVALID);
+    CHECK_ERR(str_to_f64(STR_LIT("1.2.3"), &f), ERR_INVALID);
+    CHECK_OK(str_to_f64(STR_LIT("-0.0"), &f));
+    CHECK(f == 0 && signbit(f));
+}
+
+/* Plain decimals take a fast path that must give strtod's double exactly. */
+TEST(str_to_f64_matches_strtod)
+{
+    struct rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < 200000; i++) {
+        char s[40];
+        int frac = (int)rng_below(&r, 12);
+        int len = snprintf(
+            s, sizeof(s), "%s%" PRIu64 ".%0*" PRIu64,
+            rng_below(&r, 2) ? "-" : "+", rng_below(&r, 1000), frac,
+            rng_below(&r, UINT64_C(1000000000000)) % (uint64_t)pow(10, frac));
+        double got = 0;
+        CHECK_OK(str_to_f64((struct str){s, (size_t)len}, &got));
+        double want = strtod(s, NULL);
+        CHECK(memcmp(&got, &want, sizeof(got)) == 0);
+    }
 }
 
 TEST(str_cut_and_compare)
@@ -231,6 +259,7 @@ const struct test_case test_suite_base[] = {
     CASE(arena_alloc_aligned_and_reset),
     CASE(buf_caps_and_consumes),
     CASE(str_parse_numbers),
+    CASE(str_to_f64_matches_strtod),
     CASE(str_cut_and_compare),
     CASE(imap_matches_model),
     CASE(smap_borrowed_keys),
