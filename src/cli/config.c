@@ -222,6 +222,8 @@ static bool dispatch(struct svc_dispatch_config *c, json_t *root,
         {"trucks", NUM_SIZE, 0, SVC_TRUCKS_MAX, &c->trucks},
         {"truck_capacity", NUM_INT32, 1, 1000, &c->truck_capacity},
         {"route_s", NUM_SECONDS, 60, 86400, &c->route_ms},
+        {"shift_start_s", NUM_INT64, 0, 86400, &c->shift_start_s},
+        {"shift_end_s", NUM_INT64, 0, 86400, &c->shift_end_s},
         {"speed_mps", NUM_REAL, 1, 40, &c->speed_mps},
         {"handle_s", NUM_INT32, 0, 3600, &c->handle_s},
     };

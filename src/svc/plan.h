@@ -43,6 +43,9 @@ struct svc_dispatch_config {
     bool has_depot;         /* else the centre of the area */
     struct geo_latlng depot;
     int64_t route_ms; /* each plan routes this much of a shift (2 h) */
+    /* The trucks' working hours, local seconds of the day; a shift may run
+     * past midnight (start > end); start == end: around the clock (0, 0). */
+    int64_t shift_start_s, shift_end_s;
     double speed_mps; /* (6) */
     int32_t handle_s; /* per bike loaded or unloaded (60) */
     struct maint_rules maint;

@@ -36,6 +36,25 @@ static const struct {
     [MAINT_IDLE] = {50, 120, 0},
 };
 
+/*
+ * The seconds a truck may work from now_ms: route_ms, cut at the end of
+ * the shift; 0 outside the shift.
+ */
+static int64_t shift_left_s(const struct svc_dispatch_config *c, int64_t now_ms)
+{
+    int64_t route_s = c->route_ms / 1000;
+    int64_t start = c->shift_start_s % DEMAND_DAY_S;
+    int64_t end = c->shift_end_s % DEMAND_DAY_S;
+    if (start == end)
+        return route_s;
+    int64_t t = now_ms / 1000 + c->utc_offset_s;
+    t = (t % DEMAND_DAY_S + DEMAND_DAY_S) % DEMAND_DAY_S;
+    /* Seconds since the shift began and its length, past midnight too. */
+    int64_t since = (t - start + DEMAND_DAY_S) % DEMAND_DAY_S;
+    int64_t len = (end - start + DEMAND_DAY_S) % DEMAND_DAY_S;
+    return since < len ? MIN(route_s, len - since) : 0;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -406,6 +425,9 @@ static void route(const struct svc_plan_job *job, struct svc_plan *plan)
         src[nc + i] = (struct site_src){true, i};
     }
     xfree(cells);
+    int64_t work_s = shift_left_s(c, job->now_ms);
+    if (work_s == 0 && job->ntrucks > 0 && !plan->note[0])
+        snprintf(plan->note, sizeof(plan->note), "the trucks are off shift");
     struct route_truck *trucks =
         xcalloc(MAX(job->ntrucks, (size_t)1), sizeof(*trucks));
     for (size_t t = 0; t < job->ntrucks; t++) {
@@ -416,7 +438,7 @@ static void route(const struct svc_plan_job *job, struct svc_plan *plan)
             .load = jt->load,
             .broken = jt->broken,
             .capacity = MAX(c->truck_capacity, aboard),
-            .time_s = (int32_t)(c->route_ms / 1000),
+            .time_s = (int32_t)work_s,
         };
     }
     struct route_problem rp = {.depot = job->depot,

@@ -267,6 +267,35 @@ class DispatchTest(SpokeTestCase):
                          sum(min(n, 10) for (n,) in rows), rows)
         self.assertLess(plan["summary"]["history_events"], 30)
 
+    def test_trucks_work_their_shift_only(self):
+        day = 86400
+        now = int(time.time()) % day  # utc_offset_s is 0 here
+        # The shift ends in 30 minutes: no route may take longer.
+        cfg = config(trucks=2)
+        cfg["dispatch"].update({"shift_start_s": (now - 3600) % day,
+                                "shift_end_s": (now + 1800) % day,
+                                "route_s": 7200})
+        srv = self.server_with_history(cfg)
+        sp = self.spoke(srv)
+        for i in range(12):
+            sp.add_bike(X[0] + 0.001 * (i % 4), X[1] + 0.001 * (i // 4))
+        plan = self.replan(sp, self.plan(sp))
+        self.assertIsNone(plan["note"], plan)
+        self.assertGreater(plan["summary"]["bikes_moved"], 0, plan)
+        for t in plan["trucks"]:
+            self.assertLessEqual(t["seconds"], 1800, t)
+        srv.stop()
+        # Off shift (it begins in an hour): no routes, and the plan says so.
+        srv.config["dispatch"].update({"shift_start_s": (now + 3600) % day,
+                                       "shift_end_s": (now + 7200) % day})
+        srv.start()
+        sp = self.spoke(srv)
+        plan = self.replan(sp, self.plan(sp))
+        self.assertEqual(plan["note"], "the trucks are off shift")
+        self.assertEqual(plan["summary"]["bikes_moved"], 0)
+        self.assertTrue(all(t["stops"] == [] for t in plan["trucks"]), plan)
+        self.assertGreater(plan["summary"]["deficit_bikes"], 0)
+
     def test_crew_errors(self):
         srv = self.start_server(config())
         sp = self.spoke(srv)
