@@ -11,9 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Input bytes shown in a message, at most. */
-#define SHOWN_MAX 40
-
 /* Unix seconds before year 10000. */
 #define TRIP_MAX_S INT64_C(253402300800)
 
@@ -31,23 +28,6 @@ const char *cli_tripcsv_col_name(enum cli_tripcsv_col c)
     return (unsigned)c < CLI_TRIPCSV_COLS ? col_names[c] : "?";
 }
 
-/*
- * v for a message: printable ASCII kept, any other byte shown as '?', cut
- * with "..." past SHOWN_MAX bytes.
- */
-static const char *shown(struct str v, char out[SHOWN_MAX + 4])
-{
-    size_t n = MIN(v.len, (size_t)SHOWN_MAX);
-    for (size_t i = 0; i < n; i++)
-        out[i] = v.ptr[i] >= 0x20 && v.ptr[i] < 0x7f ? v.ptr[i] : '?';
-    if (n < v.len) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 static struct str chomp(struct str s)
 {
     if (s.len && s.ptr[s.len - 1] == '\r')
@@ -60,19 +40,9 @@ static struct str chomp(struct str s)
 static enum err coord(struct str v, const char *name, double limit, double *out,
                       struct err_detail *d)
 {
-    char buf[SHOWN_MAX + 4];
-    double x = 0;
     if (v.len == 0)
         return err_set(d, ERR_INVALID, name, "%s is empty", name);
-    if (str_to_f64(v, &x) != ERR_OK)
-        return err_set(d, ERR_INVALID, name, "bad %s '%s': not a number", name,
-                       shown(v, buf));
-    if (x < -limit || x > limit)
-        return err_set(d, ERR_INVALID, name,
-                       "bad %s '%s': must be from %g to %g", name,
-                       shown(v, buf), -limit, limit);
-    *out = x;
-    return ERR_OK;
+    return core_csv_coord(v, name, limit, out, d);
 }
 
 enum err cli_trip_time(struct str s, int64_t *ms)
@@ -109,14 +79,14 @@ enum err cli_trip_time(struct str s, int64_t *ms)
 static enum err time_field(struct str v, const char *name, int64_t *ms,
                            struct err_detail *d)
 {
-    char buf[SHOWN_MAX + 4];
+    char buf[CORE_CSV_SHOW_MAX + 4];
     if (v.len == 0)
         return err_set(d, ERR_INVALID, name, "%s is empty", name);
     if (cli_trip_time(v, ms) != ERR_OK)
         return err_set(d, ERR_INVALID, name,
                        "bad %s '%s': not Unix seconds or an RFC 3339 time "
                        "(with Z or an offset)",
-                       name, shown(v, buf));
+                       name, core_csv_show(v, buf));
     return ERR_OK;
 }
 
@@ -146,7 +116,7 @@ enum err cli_tripcsv_header(struct cli_tripcsv *p, char *rec, size_t len,
     int field[CLI_TRIPCSV_COLS];
     for (size_t c = 0; c < CLI_TRIPCSV_COLS; c++)
         field[c] = -1;
-    char buf[SHOWN_MAX + 4];
+    char buf[CORE_CSV_SHOW_MAX + 4];
     for (size_t i = 0; i < n; i++) {
         size_t c = 0;
         while (c < CLI_TRIPCSV_COLS && !str_eq_cstr(p->fields[i], col_names[c]))
@@ -156,7 +126,7 @@ enum err cli_tripcsv_header(struct cli_tripcsv *p, char *rec, size_t len,
                            "unknown column '%s' in the header (the columns: "
                            "started_at, ended_at, start_lat, start_lon, "
                            "end_lat, end_lon)",
-                           shown(p->fields[i], buf));
+                           core_csv_show(p->fields[i], buf));
         if (field[c] >= 0)
             return err_set(d, ERR_INVALID, col_names[c],
                            "column '%s' appears twice in the header",
@@ -272,10 +242,10 @@ const struct cli_sg_node *cli_sg_node_find(const struct cli_sg_node *v,
 static enum err sg_int(struct str f, const char *name, int64_t *out,
                        struct err_detail *d)
 {
-    char buf[SHOWN_MAX + 4];
+    char buf[CORE_CSV_SHOW_MAX + 4];
     if (str_to_i64(f, out) != ERR_OK)
         return err_set(d, ERR_INVALID, name, "bad %s '%s': not an integer",
-                       name, shown(f, buf));
+                       name, core_csv_show(f, buf));
     return ERR_OK;
 }
 

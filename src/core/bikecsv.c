@@ -22,9 +22,6 @@ static const char *const col_names[CORE_BIKECSV_COL_COUNT] = {
 /* The first columns of enum core_bikecsv_col are the required ones. */
 #define REQUIRED_COLS (CORE_BIKECSV_LON + 1)
 
-/* How much of a bad value a message shows. */
-#define SHOW_MAX 40
-
 const char *core_bikecsv_col_name(enum core_bikecsv_col c)
 {
     return (unsigned)c < CORE_BIKECSV_COL_COUNT ? col_names[c] : "unknown";
@@ -175,14 +172,9 @@ enum err core_csv_split(char *rec, size_t len, struct str *fields, size_t cap,
 
 /* Messages */
 
-/*
- * Copies a value for a message: printable ASCII as is, other bytes as '?',
- * cut with "..." after SHOW_MAX bytes, so that no input byte can reach a
- * terminal raw.
- */
-static const char *show(struct str v, char out[SHOW_MAX + 4])
+const char *core_csv_show(struct str v, char out[CORE_CSV_SHOW_MAX + 4])
 {
-    size_t n = MIN(v.len, (size_t)SHOW_MAX);
+    size_t n = MIN(v.len, (size_t)CORE_CSV_SHOW_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = v.ptr[i];
         out[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
@@ -233,7 +225,7 @@ static enum err too_long(struct err_detail *d, int64_t line)
 static enum err header_fields(struct core_bikecsv *p, const struct str *f,
                               size_t n, struct err_detail *d)
 {
-    char shown[SHOW_MAX + 4];
+    char shown[CORE_CSV_SHOW_MAX + 4];
     int field[CORE_BIKECSV_COL_COUNT];
     for (size_t c = 0; c < CORE_BIKECSV_COL_COUNT; c++)
         field[c] = -1;
@@ -251,7 +243,7 @@ static enum err header_fields(struct core_bikecsv *p, const struct str *f,
                            "unknown column '%s' in the header (known: "
                            "qr_code, lock_imei, lat, lon, state, battery, "
                            "vehicle_type)",
-                           show(f[i], shown));
+                           core_csv_show(f[i], shown));
         if (field[c] >= 0)
             return err_set(d, ERR_INVALID, col_names[c],
                            "column '%s' appears twice in the header",
@@ -305,18 +297,18 @@ enum err core_bikecsv_header(struct core_bikecsv *p, char *buf, size_t len,
 
 /* Rows */
 
-static enum err parse_coord(struct str v, const char *name, double limit,
-                            double *out, struct err_detail *d)
+enum err core_csv_coord(struct str v, const char *name, double limit,
+                        double *out, struct err_detail *d)
 {
-    char shown[SHOW_MAX + 4];
+    char shown[CORE_CSV_SHOW_MAX + 4];
     double x = 0;
     if (str_to_f64(v, &x) != ERR_OK)
         return err_set(d, ERR_INVALID, name, "bad %s '%s': not a number", name,
-                       show(v, shown));
+                       core_csv_show(v, shown));
     if (x < -limit || x > limit)
         return err_set(d, ERR_INVALID, name,
                        "bad %s '%s': must be from %g to %g", name,
-                       show(v, shown), -limit, limit);
+                       core_csv_show(v, shown), -limit, limit);
     *out = x;
     return ERR_OK;
 }
@@ -324,7 +316,7 @@ static enum err parse_coord(struct str v, const char *name, double limit,
 static enum err parse_state(struct str v, enum core_vstate *out,
                             struct err_detail *d)
 {
-    char shown[SHOW_MAX + 4];
+    char shown[CORE_CSV_SHOW_MAX + 4];
     enum core_vstate s;
     if (v.len == 0) {
         *out = CORE_VS_AVAILABLE;
@@ -334,7 +326,7 @@ static enum err parse_state(struct str v, enum core_vstate *out,
         return err_set(d, ERR_INVALID, "state",
                        "unknown state '%s' (available, non_operational, "
                        "missing or removed)",
-                       show(v, shown));
+                       core_csv_show(v, shown));
     if (s == CORE_VS_RESERVED)
         return err_set(d, ERR_INVALID, "state",
                        "state 'reserved' cannot be imported: there is no "
@@ -351,7 +343,7 @@ static enum err parse_state(struct str v, enum core_vstate *out,
 
 static enum err parse_battery(struct str v, int *out, struct err_detail *d)
 {
-    char shown[SHOW_MAX + 4];
+    char shown[CORE_CSV_SHOW_MAX + 4];
     int64_t pct = 0;
     if (v.len == 0) {
         *out = -1;
@@ -361,7 +353,7 @@ static enum err parse_battery(struct str v, int *out, struct err_detail *d)
         return err_set(d, ERR_INVALID, "battery",
                        "bad battery '%s': must be an integer from 0 to 100 "
                        "(or empty: unknown)",
-                       show(v, shown));
+                       core_csv_show(v, shown));
     *out = (int)pct;
     return ERR_OK;
 }
@@ -369,7 +361,7 @@ static enum err parse_battery(struct str v, int *out, struct err_detail *d)
 static enum err parse_vtype(struct str v, enum core_vtype *out,
                             struct err_detail *d)
 {
-    char shown[SHOW_MAX + 4];
+    char shown[CORE_CSV_SHOW_MAX + 4];
     if (v.len == 0) {
         *out = CORE_VT_BICYCLE;
         return ERR_OK;
@@ -377,7 +369,7 @@ static enum err parse_vtype(struct str v, enum core_vtype *out,
     if (core_vtype_parse(v, out) != ERR_OK)
         return err_set(d, ERR_INVALID, "vehicle_type",
                        "unknown vehicle_type '%s' (bicycle or ebike)",
-                       show(v, shown));
+                       core_csv_show(v, shown));
     return ERR_OK;
 }
 
@@ -392,7 +384,7 @@ static struct str col(const struct core_bikecsv *p, const struct str *f,
 static enum err row_fields(const struct core_bikecsv *p, const struct str *f,
                            struct core_bike *out, struct err_detail *d)
 {
-    char shown[SHOW_MAX + 4];
+    char shown[CORE_CSV_SHOW_MAX + 4];
     struct core_bike b;
     memset(&b, 0, sizeof(b));
     struct str qr = col(p, f, CORE_BIKECSV_QR_CODE);
@@ -400,18 +392,18 @@ static enum err row_fields(const struct core_bikecsv *p, const struct str *f,
         return err_set(d, ERR_INVALID, "qr_code",
                        "bad qr_code '%s': must be 1 to %d letters, digits, "
                        "_ or -",
-                       show(qr, shown), CORE_QR_MAX);
+                       core_csv_show(qr, shown), CORE_QR_MAX);
     memcpy(b.qr_code, qr.ptr, qr.len);
     struct str imei = col(p, f, CORE_BIKECSV_LOCK_IMEI);
     if (core_imei_parse(imei, &b.imei, NULL) != ERR_OK)
         return err_set(d, ERR_INVALID, "lock_imei",
                        "bad lock_imei '%s': must be exactly %d digits",
-                       show(imei, shown), CORE_IMEI_DIGITS);
-    enum err e = parse_coord(col(p, f, CORE_BIKECSV_LAT), "lat", 90.0,
-                             &b.pos.lat_deg, d);
+                       core_csv_show(imei, shown), CORE_IMEI_DIGITS);
+    enum err e = core_csv_coord(col(p, f, CORE_BIKECSV_LAT), "lat", 90.0,
+                                &b.pos.lat_deg, d);
     if (e == ERR_OK)
-        e = parse_coord(col(p, f, CORE_BIKECSV_LON), "lon", 180.0,
-                        &b.pos.lon_deg, d);
+        e = core_csv_coord(col(p, f, CORE_BIKECSV_LON), "lon", 180.0,
+                           &b.pos.lon_deg, d);
     if (e == ERR_OK)
         e = parse_state(col(p, f, CORE_BIKECSV_STATE), &b.state, d);
     if (e == ERR_OK)

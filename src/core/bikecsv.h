@@ -52,6 +52,24 @@ enum err core_csv_record(const char *buf, size_t len, bool eof, size_t *rec_len,
 enum err core_csv_split(char *rec, size_t len, struct str *fields, size_t cap,
                         size_t *n, struct err_detail *d);
 
+/* Input bytes a message shows at most. */
+#define CORE_CSV_SHOW_MAX 40
+
+/*
+ * Copies a value into out for a message: printable ASCII as is, other
+ * bytes as '?', cut with "..." after CORE_CSV_SHOW_MAX bytes, so that no
+ * input byte can reach a terminal raw. Returns out.
+ */
+const char *core_csv_show(struct str v, char out[CORE_CSV_SHOW_MAX + 4]);
+
+/*
+ * Parses a coordinate field named name (for the message) within
+ * [-limit, limit]: ERR_INVALID ("bad lat '...': not a number", "... must be
+ * from -90 to 90") otherwise; *out is untouched on failure.
+ */
+enum err core_csv_coord(struct str v, const char *name, double limit,
+                        double *out, struct err_detail *d);
+
 /* The columns an import file may name in its header. */
 enum core_bikecsv_col {
     CORE_BIKECSV_QR_CODE,      /* required */
