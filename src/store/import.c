@@ -59,21 +59,6 @@ struct store_import {
     sqlite3_stmt *by_imei;
 };
 
-static enum err query_i64(sqlite3 *db, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            *out = sqlite3_column_int64(s, 0);
-            rc = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_OK ? ERR_OK : store__err(rc);
-}
-
 /* The INSERT for rows bikes, with created_ms fixed to now_ms. */
 static enum err prepare_insert(struct store_import *imp, size_t rows,
                                int64_t now_ms, sqlite3_stmt **out,
@@ -99,7 +84,7 @@ static enum err prepare_all(struct store_import *imp, int64_t now_ms,
 {
     enum err e;
     int64_t max_id = 0;
-    e = query_i64(imp->bulk.db, "SELECT max(id) FROM bikes", &max_id);
+    e = store__query_int(imp->bulk.db, "SELECT max(id) FROM bikes", &max_id);
     if (e != ERR_OK)
         return store__bulk_fail(&imp->bulk, e, "max id", d);
     imp->first_id = max_id + 1;

@@ -294,8 +294,7 @@ out:
     return e;
 }
 
-/* Runs a statement that yields one integer (NULL reads as 0). */
-static enum err query_int(sqlite3 *db, const char *sql, int64_t *out)
+enum err store__query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
@@ -323,13 +322,14 @@ enum err store__read_version(sqlite3 *db, const char *path, int *version,
     int64_t app_id = 0;
     int64_t nobjects = 0;
     int64_t v = 0;
-    e = query_int(db, "PRAGMA application_id", &app_id);
+    e = store__query_int(db, "PRAGMA application_id", &app_id);
     if (e == ERR_OK)
-        e = query_int(db, "SELECT count(*) FROM sqlite_master", &nobjects);
+        e = store__query_int(db, "SELECT count(*) FROM sqlite_master",
+                             &nobjects);
     if (e != ERR_OK)
         goto fail;
     if (app_id == STORE__APP_ID) {
-        e = query_int(db, "SELECT max(version) FROM schema_version", &v);
+        e = store__query_int(db, "SELECT max(version) FROM schema_version", &v);
         if (e != ERR_OK)
             goto fail;
     } else if (app_id != 0 || nobjects != 0) {

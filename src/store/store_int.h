@@ -56,6 +56,9 @@ enum err store__read_version(sqlite3 *db, const char *path, int *version,
  */
 enum err store__exec(sqlite3 *db, const char *sql);
 
+/* Runs a statement that yields one integer into *out (NULL reads as 0). */
+enum err store__query_int(sqlite3 *db, const char *sql, int64_t *out);
+
 /* Maps a failed SQLite result code: BUSY/LOCKED to ERR_BUSY, constraint
  * violations to ERR_CONFLICT, everything else to ERR_IO. */
 enum err store__err(int rc);
