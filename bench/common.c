@@ -232,3 +232,41 @@ double bench_f64(const char *name, const char *s, double def, double min,
     }
     return v;
 }
+
+double bench_run_workers(void *(*run)(void *), enum bench_job job,
+                         size_t nconns, size_t depth, double seconds,
+                         const struct geo_latlng *centres,
+                         const struct bench_move *moves, double *hits_avg)
+{
+    struct bench_worker w[BENCH_CONNS_MAX];
+    pthread_t th[BENCH_CONNS_MAX];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)nconns);
+    for (size_t t = 0; t < nconns; t++) {
+        w[t] = (struct bench_worker){
+            .job = job,
+            .tid = t,
+            .nthreads = nconns,
+            .depth = depth,
+            .seconds = seconds,
+            .centres = centres,
+            .moves = moves,
+            .start = &start,
+            .next = t * (BENCH_NCENTRES / nconns),
+        };
+        if (pthread_create(&th[t], NULL, run, &w[t]) != 0)
+            bench_die("cannot start a thread");
+    }
+    double rate = 0;
+    uint64_t ops = 0, hits = 0;
+    for (size_t t = 0; t < nconns; t++) {
+        pthread_join(th[t], NULL);
+        rate += (double)w[t].ops / w[t].elapsed_s;
+        ops += w[t].ops;
+        hits += w[t].hits;
+    }
+    pthread_barrier_destroy(&start);
+    if (hits_avg)
+        *hits_avg = ops ? (double)hits / (double)ops : 0;
+    return rate;
+}

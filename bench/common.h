@@ -12,6 +12,8 @@
 #include "base/rng.h"
 #include "geo/geo.h"
 
+#include <pthread.h>
+
 /* The city box: 121.30-121.65 E, 31.10-31.35 N (Shanghai-sized). */
 #define BENCH_MIN_LAT_DEG 31.10
 #define BENCH_MAX_LAT_DEG 31.35
@@ -100,6 +102,35 @@ double bench_now_s(void);
 
 /* Sorts v[0..n) and returns its p-th percentile (0..100); 0 if n is 0. */
 double bench_percentile(uint64_t *v, size_t n, double p);
+
+/*
+ * The client threads of a peer bench (redis_bench.c, pg_bench.c): each
+ * runs kNN queries (centres) or moves (moves) on its own connection,
+ * depth deep, for seconds, starting at next, after the start barrier.
+ */
+#define BENCH_CONNS_MAX 16u
+enum bench_job { BENCH_JOB_KNN, BENCH_JOB_MOVE };
+struct bench_worker {
+    enum bench_job job;
+    size_t tid, nthreads, depth;
+    double seconds;
+    const struct geo_latlng *centres;
+    const struct bench_move *moves;
+    pthread_barrier_t *start;
+    size_t next; /* next centre or move */
+    uint64_t ops, hits;
+    double elapsed_s;
+};
+
+/*
+ * Runs run(&worker) on nconns (1..BENCH_CONNS_MAX) threads at once;
+ * returns the sum of their operations/s, and in *hits_avg (if not NULL)
+ * the hits per operation.
+ */
+double bench_run_workers(void *(*run)(void *), enum bench_job job,
+                         size_t nconns, size_t depth, double seconds,
+                         const struct geo_latlng *centres,
+                         const struct bench_move *moves, double *hits_avg);
 
 /* Prints "RESULT key value" on stdout, the line run.py collects. */
 void bench_result(const char *key, double value);

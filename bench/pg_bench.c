@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CONNS_MAX 16u
 #define COPY_CHUNK (256 * 1024)
 
 /* The point of the query, from $1 (lon) and $2 (lat). */
@@ -112,20 +111,6 @@ static void load(PGconn *c, const struct geo_latlng *fleet, size_t n)
         PQclear(r);
 }
 
-enum job { JOB_KNN, JOB_MOVE };
-
-struct worker {
-    enum job job;
-    size_t tid, nthreads, depth;
-    double seconds;
-    const struct geo_latlng *centres;
-    const struct bench_move *moves;
-    pthread_barrier_t *start;
-    size_t next;
-    uint64_t ops, hits;
-    double elapsed_s;
-};
-
 /* Reads one statement's result (then its NULL); returns it. */
 static PGresult *next_result(PGconn *c, ExecStatusType want)
 {
@@ -162,7 +147,7 @@ static void sync_end(PGconn *c)
 }
 
 /* One round trip of depth kNN queries. */
-static void knn_round(PGconn *c, struct worker *w)
+static void knn_round(PGconn *c, struct bench_worker *w)
 {
     char lon[24], lat[24];
     const char *vals[2] = {lon, lat};
@@ -185,7 +170,7 @@ static void knn_round(PGconn *c, struct worker *w)
 }
 
 /* One transaction of depth moves of this connection's bikes. */
-static void move_round(PGconn *c, struct worker *w)
+static void move_round(PGconn *c, struct bench_worker *w)
 {
     char id[16], lon[24], lat[24];
     const char *vals[3] = {id, lon, lat};
@@ -218,11 +203,11 @@ static void move_round(PGconn *c, struct worker *w)
 
 static void *worker_run(void *p)
 {
-    struct worker *w = p;
+    struct bench_worker *w = p;
     PGconn *c = connect_pg();
     static const Oid knn_types[] = {701, 701};      /* float8 */
     static const Oid move_types[] = {23, 701, 701}; /* int4, float8 */
-    PGresult *r = w->job == JOB_KNN
+    PGresult *r = w->job == BENCH_JOB_KNN
                       ? PQprepare(c, "knn", knn_sql, 2, knn_types)
                       : PQprepare(c, "move", move_sql, 3, move_types);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -233,7 +218,7 @@ static void *worker_run(void *p)
     pthread_barrier_wait(w->start);
     double t0 = bench_now_s(), t = t0;
     while (t - t0 < w->seconds) {
-        if (w->job == JOB_KNN)
+        if (w->job == BENCH_JOB_KNN)
             knn_round(c, w);
         else
             move_round(c, w);
@@ -243,43 +228,6 @@ static void *worker_run(void *p)
     PQexitPipelineMode(c);
     PQfinish(c);
     return NULL;
-}
-
-static double run_job(enum job job, size_t nconns, size_t depth, double seconds,
-                      const struct geo_latlng *centres,
-                      const struct bench_move *moves, double *hits_avg)
-{
-    struct worker w[CONNS_MAX];
-    pthread_t th[CONNS_MAX];
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, (unsigned)nconns);
-    for (size_t t = 0; t < nconns; t++) {
-        w[t] = (struct worker){
-            .job = job,
-            .tid = t,
-            .nthreads = nconns,
-            .depth = depth,
-            .seconds = seconds,
-            .centres = centres,
-            .moves = moves,
-            .start = &start,
-            .next = t * (BENCH_NCENTRES / nconns),
-        };
-        if (pthread_create(&th[t], NULL, worker_run, &w[t]) != 0)
-            bench_die("cannot start a thread");
-    }
-    double rate = 0;
-    uint64_t ops = 0, hits = 0;
-    for (size_t t = 0; t < nconns; t++) {
-        pthread_join(th[t], NULL);
-        rate += (double)w[t].ops / w[t].elapsed_s;
-        ops += w[t].ops;
-        hits += w[t].hits;
-    }
-    pthread_barrier_destroy(&start);
-    if (hits_avg)
-        *hits_avg = ops ? (double)hits / (double)ops : 0;
-    return rate;
 }
 
 /* Shows the plan of the kNN query at the first centre on stderr. */
@@ -314,7 +262,7 @@ int main(int argc, char **argv)
         bench_die("usage: %s", usage);
     size_t nbikes = bench_u64("--bikes", bikes_s, 2000000, 1, 100000000);
     double seconds = bench_f64("--seconds", seconds_s, 5, 0.1, 600);
-    size_t nconns = bench_u64("--conns", conns_s, 2, 1, CONNS_MAX);
+    size_t nconns = bench_u64("--conns", conns_s, 2, 1, BENCH_CONNS_MAX);
     size_t depth = bench_u64("--depth", depth_s, 64, 1, 100000);
     size_t batch = bench_u64("--batch", batch_s, 1000, 1, 100000);
 
@@ -346,11 +294,13 @@ int main(int argc, char **argv)
     explain(c, centres[0]);
 
     double hits = 0;
-    double q = run_job(JOB_KNN, nconns, depth, seconds, centres, NULL, &hits);
+    double q = bench_run_workers(worker_run, BENCH_JOB_KNN, nconns, depth,
+                                 seconds, centres, NULL, &hits);
     bench_note("pg: kNN %.0f queries/s, %.2f hits", q, hits);
     bench_result("pg_knn_qps", q);
     bench_result("pg_knn_hits_avg", hits);
-    double u = run_job(JOB_MOVE, nconns, batch, seconds, NULL, moves, NULL);
+    double u = bench_run_workers(worker_run, BENCH_JOB_MOVE, nconns, batch,
+                                 seconds, NULL, moves, NULL);
     bench_note("pg: UPDATE %.0f updates/s", u);
     bench_result("pg_update_ups", u);
     bench_result("pg_bytes_per_bike_after_updates",

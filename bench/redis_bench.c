@@ -22,7 +22,6 @@
 #define KEY "bikes"
 #define LOAD_MEMBERS 1000u /* members per GEOADD while loading */
 #define LOAD_DEPTH 16u
-#define CONNS_MAX 16u
 
 static const char *host = "127.0.0.1";
 static int port;
@@ -113,24 +112,10 @@ static void load(redisContext *c, const struct geo_latlng *fleet, size_t n)
     xfree(argv);
 }
 
-enum job { JOB_SEARCH, JOB_MOVE };
-
-struct worker {
-    enum job job;
-    size_t tid, nthreads, depth;
-    double seconds;
-    const struct geo_latlng *centres;
-    const struct bench_move *moves;
-    pthread_barrier_t *start;
-    size_t next; /* next centre or move */
-    uint64_t ops, hits;
-    double elapsed_s;
-};
-
-static void append_next(redisContext *c, struct worker *w)
+static void append_next(redisContext *c, struct bench_worker *w)
 {
     char a[24], b[24], m[24];
-    if (w->job == JOB_SEARCH) {
+    if (w->job == BENCH_JOB_KNN) {
         struct geo_latlng p = w->centres[w->next];
         w->next = (w->next + 1) % BENCH_NCENTRES;
         snprintf(a, sizeof(a), "%.7f", p.lon_deg);
@@ -165,7 +150,7 @@ static void append_next(redisContext *c, struct worker *w)
 
 static void *worker_run(void *p)
 {
-    struct worker *w = p;
+    struct bench_worker *w = p;
     redisContext *c = connect_redis();
     pthread_barrier_wait(w->start);
     double t0 = bench_now_s(), t = t0;
@@ -176,7 +161,7 @@ static void *worker_run(void *p)
         redisReply *r = get_reply(c);
         if (r->type == REDIS_REPLY_ERROR)
             bench_die("redis: %s", r->str);
-        if (w->job == JOB_SEARCH && r->type == REDIS_REPLY_ARRAY)
+        if (w->job == BENCH_JOB_KNN && r->type == REDIS_REPLY_ARRAY)
             w->hits += r->elements;
         freeReplyObject(r);
         w->ops++;
@@ -190,44 +175,6 @@ static void *worker_run(void *p)
     w->elapsed_s = t - t0;
     redisFree(c);
     return NULL;
-}
-
-/* Runs the job on nconns connections at once; returns operations/s. */
-static double run_job(enum job job, size_t nconns, size_t depth, double seconds,
-                      const struct geo_latlng *centres,
-                      const struct bench_move *moves, double *hits_avg)
-{
-    struct worker w[CONNS_MAX];
-    pthread_t th[CONNS_MAX];
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, (unsigned)nconns);
-    for (size_t t = 0; t < nconns; t++) {
-        w[t] = (struct worker){
-            .job = job,
-            .tid = t,
-            .nthreads = nconns,
-            .depth = depth,
-            .seconds = seconds,
-            .centres = centres,
-            .moves = moves,
-            .start = &start,
-            .next = t * (BENCH_NCENTRES / nconns),
-        };
-        if (pthread_create(&th[t], NULL, worker_run, &w[t]) != 0)
-            bench_die("cannot start a thread");
-    }
-    double rate = 0;
-    uint64_t ops = 0, hits = 0;
-    for (size_t t = 0; t < nconns; t++) {
-        pthread_join(th[t], NULL);
-        rate += (double)w[t].ops / w[t].elapsed_s;
-        ops += w[t].ops;
-        hits += w[t].hits;
-    }
-    pthread_barrier_destroy(&start);
-    if (hits_avg)
-        *hits_avg = ops ? (double)hits / (double)ops : 0;
-    return rate;
 }
 
 int main(int argc, char **argv)
@@ -248,7 +195,7 @@ int main(int argc, char **argv)
     port = (int)bench_u64("--port", port_s, 0, 1, 65535);
     size_t nbikes = bench_u64("--bikes", bikes_s, 2000000, 1, 100000000);
     double seconds = bench_f64("--seconds", seconds_s, 5, 0.1, 600);
-    size_t nconns = bench_u64("--conns", conns_s, 2, 1, CONNS_MAX);
+    size_t nconns = bench_u64("--conns", conns_s, 2, 1, BENCH_CONNS_MAX);
     size_t depth = bench_u64("--depth", depth_s, 64, 1, 100000);
 
     struct geo_latlng *fleet = bench_fleet_new(nbikes);
@@ -271,13 +218,14 @@ int main(int argc, char **argv)
     bench_result("redis_bytes_per_bike", (mem1 - mem0) / (double)nbikes);
 
     double hits = 0;
-    double q =
-        run_job(JOB_SEARCH, nconns, depth, seconds, centres, NULL, &hits);
+    double q = bench_run_workers(worker_run, BENCH_JOB_KNN, nconns, depth,
+                                 seconds, centres, NULL, &hits);
     bench_note("redis: GEOSEARCH %.0f queries/s, %.2f hits", q, hits);
     bench_result("redis_knn_qps", q);
     bench_result("redis_knn_hits_avg", hits);
     bench_result("redis_knn_usec_per_call", usec_per_call(c, "geosearch"));
-    double u = run_job(JOB_MOVE, nconns, depth, seconds, NULL, moves, NULL);
+    double u = bench_run_workers(worker_run, BENCH_JOB_MOVE, nconns, depth,
+                                 seconds, NULL, moves, NULL);
     bench_note("redis: GEOADD %.0f updates/s", u);
     bench_result("redis_update_ups", u);
     bench_result("redis_update_usec_per_call", usec_per_call(c, "geoadd"));
