@@ -135,6 +135,15 @@ bool api__auth_rider(struct api_ctx *ctx, struct api_req *req,
 bool api__auth_operator(struct api_ctx *ctx, struct api_req *req,
                         struct api_resp *resp, struct svc_principal *p);
 
+/*
+ * The trip of the path (req->params[0]) for a rider, their own trips only,
+ * or with operator for an operator, any trip: fills t, or replies the
+ * auth or lookup error and fails (trips.c).
+ */
+bool api__trip_of_path(struct api_ctx *ctx, struct api_req *req,
+                       struct api_resp *resp, bool operator,
+                       struct core_trip * t);
+
 /* JSON bodies */
 
 /*

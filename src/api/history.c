@@ -161,35 +161,15 @@ static void reply_route(struct api_ctx *ctx, struct api_req *req,
 void api__trip_route(struct api_ctx *ctx, struct api_req *req,
                      struct api_resp *resp)
 {
-    struct svc_principal p;
-    if (!api__auth_rider(ctx, req, resp, &p))
-        return;
     struct core_trip t;
-    struct err_detail d;
-    err_clear(&d);
-    enum err e =
-        svc_trip_get(ctx->svc, p.id, req->params[0], &t, &resp->wait_lsn, &d);
-    if (e != ERR_OK) {
-        api__reply_err(req, resp, e, &d);
-        return;
-    }
-    reply_route(ctx, req, resp, &t);
+    if (api__trip_of_path(ctx, req, resp, false, &t))
+        reply_route(ctx, req, resp, &t);
 }
 
 void api__ops_trip_route(struct api_ctx *ctx, struct api_req *req,
                          struct api_resp *resp)
 {
-    struct svc_principal p;
-    if (!api__auth_operator(ctx, req, resp, &p))
-        return;
     struct core_trip t;
-    struct err_detail d;
-    err_clear(&d);
-    enum err e =
-        svc_trip_get(ctx->svc, 0, req->params[0], &t, &resp->wait_lsn, &d);
-    if (e != ERR_OK) {
-        api__reply_err(req, resp, e, &d);
-        return;
-    }
-    reply_route(ctx, req, resp, &t);
+    if (api__trip_of_path(ctx, req, resp, true, &t))
+        reply_route(ctx, req, resp, &t);
 }

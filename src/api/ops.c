@@ -188,18 +188,9 @@ void api__ops_bike_event(struct api_ctx *ctx, struct api_req *req,
 void api__ops_trip_get(struct api_ctx *ctx, struct api_req *req,
                        struct api_resp *resp)
 {
-    struct svc_principal p;
-    if (!api__auth_operator(ctx, req, resp, &p))
-        return;
     struct core_trip t;
-    struct err_detail d;
-    err_clear(&d);
-    enum err e =
-        svc_trip_get(ctx->svc, 0, req->params[0], &t, &resp->wait_lsn, &d);
-    if (e != ERR_OK) {
-        api__reply_err(req, resp, e, &d);
+    if (!api__trip_of_path(ctx, req, resp, true, &t))
         return;
-    }
     json_t *o = api__trip_json(&t);
     json_object_set_new(o, "rider_id", json_integer(t.rider_id));
     api__reply_json(req, resp, 200, o);

@@ -50,22 +50,31 @@ void api__trip_create(struct api_ctx *ctx, struct api_req *req,
         api__add_header(req, resp, "Idempotent-Replayed", "true");
 }
 
+bool api__trip_of_path(struct api_ctx *ctx, struct api_req *req,
+                       struct api_resp *resp, bool operator,
+                       struct core_trip * t)
+{
+    struct svc_principal p;
+    if (operator? !api__auth_operator(ctx, req, resp, &p)
+                : !api__auth_rider(ctx, req, resp, &p))
+        return false;
+    struct err_detail d;
+    err_clear(&d);
+    enum err e = svc_trip_get(ctx->svc, operator? 0 : p.id, req->params[0], t,
+                              &resp->wait_lsn, &d);
+    if (e != ERR_OK) {
+        api__reply_err(req, resp, e, &d);
+        return false;
+    }
+    return true;
+}
+
 void api__trip_get(struct api_ctx *ctx, struct api_req *req,
                    struct api_resp *resp)
 {
-    struct svc_principal p;
-    if (!api__auth_rider(ctx, req, resp, &p))
-        return;
     struct core_trip t;
-    struct err_detail d;
-    err_clear(&d);
-    enum err e =
-        svc_trip_get(ctx->svc, p.id, req->params[0], &t, &resp->wait_lsn, &d);
-    if (e != ERR_OK) {
-        api__reply_err(req, resp, e, &d);
-        return;
-    }
-    api__reply_json(req, resp, 200, api__trip_json(&t));
+    if (api__trip_of_path(ctx, req, resp, false, &t))
+        api__reply_json(req, resp, 200, api__trip_json(&t));
 }
 
 void api__trips_list(struct api_ctx *ctx, struct api_req *req,
