@@ -111,6 +111,13 @@ void api__reply_json(struct api_req *req, struct api_resp *resp, int status,
                      json_t *obj);
 
 /*
+ * Replies 200 with the JSON written into b by hand (jsonw.h), copied into
+ * the arena; if !ok (it did not fit), a 500 problem instead.
+ */
+void api__reply_written(struct api_req *req, struct api_resp *resp,
+                        const struct buf *b, bool ok);
+
+/*
  * Replies with an RFC 9457 problem document: {"type", "title", "status",
  * "detail", "code", "field"?}. code is the stable machine-readable error.
  */
@@ -195,6 +202,8 @@ json_t *api__reservation_json(const struct core_reservation *r);
 json_t *api__pricing_json(const struct core_pricing *p);
 /* A bike as operators see it. */
 json_t *api__ops_bike_json(const struct svc_bike_view *v);
+/* The same of b after a change: with its lock's state now (ops.c). */
+json_t *api__ops_bike_now(struct api_ctx *ctx, const struct core_bike *b);
 /* Coordinates rounded to 7 decimals (about 1 cm). */
 json_t *api__coord(double deg);
 

@@ -60,18 +60,10 @@ void api__bikes_near(struct api_ctx *ctx, struct api_req *req,
         ok = ok && api__jw_raw(b, "}");
     }
     ok = ok && api__jw_raw(b, "]}");
-    if (!ok) {
-        api__reply_problem(req, resp, 500, "internal", NULL,
-                           "the response does not fit");
-        return;
-    }
     /*
      * No wait for durability here: every position report rewrites a bike,
      * so a search would almost always wait for a commit. Availability in a
      * search is a hint; the unlock is the authoritative, durable check.
      */
-    resp->status = 200;
-    resp->content_type = "application/json";
-    resp->body =
-        (struct str){arena_strndup(req->arena, b->data, b->len), b->len};
+    api__reply_written(req, resp, b, ok);
 }

@@ -82,6 +82,20 @@ void api__reply_json(struct api_req *req, struct api_resp *resp, int status,
     resp->body = (struct str){p, n};
 }
 
+void api__reply_written(struct api_req *req, struct api_resp *resp,
+                        const struct buf *b, bool ok)
+{
+    if (!ok) {
+        api__reply_problem(req, resp, 500, "internal", NULL,
+                           "the response does not fit");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "application/json";
+    resp->body =
+        (struct str){arena_strndup(req->arena, b->data, b->len), b->len};
+}
+
 void api__reply_problem(struct api_req *req, struct api_resp *resp, int status,
                         const char *code, const char *field, const char *fmt,
                         ...)

@@ -55,15 +55,7 @@ static void reply_points(struct api_ctx *ctx, struct api_req *req,
              api__jw_fixed(b, pts[i].pos.lon_deg, 7) && api__jw_raw(b, "}");
     }
     ok = ok && api__jw_raw(b, "]}");
-    if (!ok) {
-        api__reply_problem(req, resp, 500, "internal", NULL,
-                           "the response does not fit");
-        return;
-    }
-    resp->status = 200;
-    resp->content_type = "application/json";
-    resp->body =
-        (struct str){arena_strndup(req->arena, b->data, b->len), b->len};
+    api__reply_written(req, resp, b, ok);
 }
 
 /* Replies with the points of bike_id from..to, at most limit. */

@@ -12,6 +12,13 @@
 #define FLEET_PAGE_DEFAULT 100
 #define FLEET_PAGE_MAX 1000
 
+json_t *api__ops_bike_now(struct api_ctx *ctx, const struct core_bike *b)
+{
+    struct svc_bike_view v = {.bike = *b};
+    svc_bike_get(ctx->svc, b->id, &v);
+    return api__ops_bike_json(&v);
+}
+
 json_t *api__ops_bike_json(const struct svc_bike_view *v)
 {
     const struct core_bike *b = &v->bike;
@@ -89,9 +96,7 @@ void api__ops_bike_add(struct api_ctx *ctx, struct api_req *req,
         api__reply_err(req, resp, e, &d);
         return;
     }
-    struct svc_bike_view v = {.bike = b, .lock_online = false};
-    svc_bike_get(ctx->svc, b.id, &v);
-    json_t *o = api__ops_bike_json(&v);
+    json_t *o = api__ops_bike_now(ctx, &b);
     if (o && spec.secure) {
         /* Shown this once, to be provisioned into the lock. */
         char hex[2 * SVC_LOCK_KEY_BYTES + 1];
@@ -180,9 +185,7 @@ void api__ops_bike_event(struct api_ctx *ctx, struct api_req *req,
         api__reply_err(req, resp, e, &d);
         return;
     }
-    struct svc_bike_view v = {.bike = b};
-    svc_bike_get(ctx->svc, b.id, &v);
-    api__reply_json(req, resp, 200, api__ops_bike_json(&v));
+    api__reply_json(req, resp, 200, api__ops_bike_now(ctx, &b));
 }
 
 void api__ops_trip_get(struct api_ctx *ctx, struct api_req *req,

@@ -197,12 +197,10 @@ static void crew_reply(struct api_ctx *ctx, struct api_req *req,
         api__reply_err(req, resp, e, d);
         return;
     }
-    struct svc_bike_view v = {.bike = r->bike};
-    svc_bike_get(ctx->svc, r->bike.id, &v);
     api__reply_json(req, resp, 200,
-                    json_pack("{s:o, s:o, s:b}", "bike", api__ops_bike_json(&v),
-                              "truck", truck_json(&r->truck), "on_plan",
-                              r->on_plan));
+                    json_pack("{s:o, s:o, s:b}", "bike",
+                              api__ops_bike_now(ctx, &r->bike), "truck",
+                              truck_json(&r->truck), "on_plan", r->on_plan));
 }
 
 /* A truck id in the path past int32 is no truck at all. */
@@ -289,9 +287,7 @@ void api__ops_bike_inspect(struct api_ctx *ctx, struct api_req *req,
         api__reply_err(req, resp, e, &d);
         return;
     }
-    struct svc_bike_view v = {.bike = b};
-    svc_bike_get(ctx->svc, b.id, &v);
-    api__reply_json(req, resp, 200, api__ops_bike_json(&v));
+    api__reply_json(req, resp, 200, api__ops_bike_now(ctx, &b));
 }
 
 void api__ops_tasks(struct api_ctx *ctx, struct api_req *req,
