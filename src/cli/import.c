@@ -10,19 +10,15 @@
 #include "base/sys.h"
 #include "cli/cli.h"
 #include "base/clock.h"
+#include "cli/input.h"
 #include "cli/tripfile.h"
 #include "core/bikecsv.h"
 #include "store/store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <unistd.h>
 
-/* The input buffer: many rows per read(2), and more than one record. */
-#define READ_BUF_BYTES (1024 * 1024)
-_Static_assert(READ_BUF_BYTES >= CORE_BIKECSV_WINDOW_MIN,
+_Static_assert(CLI_INPUT_BYTES >= CORE_BIKECSV_WINDOW_MIN,
                "the buffer holds the decoder's window");
 
 /* Decoded bikes travel between the threads in batches of this many. */
@@ -73,42 +69,11 @@ static void print_report(const struct report *r, const char *name, bool dry_run)
             dry_run ? " (dry run)" : "");
 }
 
-/* The input: a file or stdin, read into buf[0..len), consumed up to pos. */
-struct input {
-    const char *name; /* for messages */
-    int fd;
-    char *buf;
-    size_t len;
-    size_t pos;
-    bool eof;
-};
-
-/* Moves the unconsumed bytes to the front and reads more. */
-static bool input_fill(struct input *in)
-{
-    memmove(in->buf, in->buf + in->pos, in->len - in->pos);
-    in->len -= in->pos;
-    in->pos = 0;
-    for (;;) {
-        ssize_t n = read(in->fd, in->buf + in->len, READ_BUF_BYTES - in->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fprintf(stderr, "spoke: cannot read '%s': %s\n", in->name,
-                    strerror(errno));
-            return false;
-        }
-        in->len += (size_t)n;
-        in->eof = n == 0;
-        return true;
-    }
-}
-
 /*
  * Decodes the header; prints and returns false if the input has none or a
  * bad one.
  */
-static bool read_header(struct input *in, struct core_bikecsv *p)
+static bool read_header(struct cli_input *in, struct core_bikecsv *p)
 {
     struct err_detail d;
     for (;;) {
@@ -131,7 +96,7 @@ static bool read_header(struct input *in, struct core_bikecsv *p)
                     in->name);
             return false;
         }
-        if (!input_fill(in))
+        if (!cli_input_fill(in))
             return false;
     }
 }
@@ -145,7 +110,7 @@ struct batch {
 };
 
 struct pipeline {
-    struct input in;       /* the decoder thread's while it runs */
+    struct cli_input in;   /* the decoder thread's while it runs */
     struct core_bikecsv p; /* likewise */
     struct batch *slots[BATCHES];
     pthread_mutex_t mu;
@@ -228,7 +193,7 @@ static void publish(struct pipeline *pl)
 static void *decode_main(void *arg)
 {
     struct pipeline *pl = arg;
-    struct input *in = &pl->in;
+    struct cli_input *in = &pl->in;
     struct err_detail d;
     bool read_err = false;
     bool more = true;
@@ -246,7 +211,7 @@ static void *decode_main(void *arg)
                 b->lines[b->n++] = line;
                 continue;
             }
-            if (e == ERR_NOT_FOUND && !in->eof && input_fill(in))
+            if (e == ERR_NOT_FOUND && !in->eof && cli_input_fill(in))
                 continue;
             if (e == ERR_NOT_FOUND && !in->eof)
                 read_err = true;
@@ -323,8 +288,7 @@ static bool import_rows(struct pipeline *pl, struct store_import *imp)
 static struct pipeline *pipeline_new(const char *file)
 {
     struct pipeline *pl = xcalloc(1, sizeof(*pl));
-    pl->in.name = strcmp(file, "-") == 0 ? "stdin" : file;
-    pl->in.fd = -1;
+    pl->in = (struct cli_input){.name = file, .fd = -1};
     core_bikecsv_init(&pl->p);
     for (size_t i = 0; i < BATCHES; i++)
         pl->slots[i] = xmalloc(sizeof(struct batch));
@@ -340,8 +304,7 @@ static void pipeline_free(struct pipeline *pl)
 {
     if (!pl)
         return;
-    if (pl->in.fd >= 0)
-        close(pl->in.fd);
+    cli_input_close(&pl->in);
     xfree(pl->in.buf);
     for (size_t i = 0; i < BATCHES; i++)
         xfree(pl->slots[i]);
@@ -380,15 +343,8 @@ static int import_bikes(const char *file, const char *db, bool dry_run)
     struct err_detail d;
     int status = 1;
     err_clear(&d);
-    pl->in.fd = strcmp(file, "-") == 0 ? dup(STDIN_FILENO)
-                                       : open(file, O_RDONLY | O_CLOEXEC);
-    if (pl->in.fd < 0) {
-        fprintf(stderr, "spoke: cannot open '%s': %s\n", pl->in.name,
-                strerror(errno));
+    if (!cli_input_open(&pl->in, file, xmalloc(CLI_INPUT_BYTES)))
         goto out;
-    }
-    (void)posix_fadvise(pl->in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    pl->in.buf = xmalloc(READ_BUF_BYTES);
 
     /* store_open creates and migrates the file; the import then takes it. */
     enum err e = store_open(db, &st, &d);

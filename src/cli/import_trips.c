@@ -10,34 +10,21 @@
 #include "base/sys.h"
 #include "cli/cli.h"
 #include "cli/tripfile.h"
+#include "cli/input.h"
 #include "base/clock.h"
 #include "base/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-/* The input buffer: many rows per read(2), and more than one record. */
-#define READ_BUF_BYTES (1024 * 1024)
-_Static_assert(READ_BUF_BYTES >= CLI_TRIPFILE_WINDOW_MIN,
+_Static_assert(CLI_INPUT_BYTES >= CLI_TRIPFILE_WINDOW_MIN,
                "the buffer holds the decoder's window");
 
 /* How many bad rows are shown (the count covers all of them). */
 #define ERRORS_SHOWN 100
-
-/* One input file, read into buf[0..len) and consumed up to pos. */
-struct input {
-    const char *name; /* for messages */
-    int fd;
-    char *buf;
-    size_t len;
-    size_t pos;
-    bool eof;
-};
 
 /* The whole run. */
 struct run {
@@ -47,42 +34,6 @@ struct run {
     size_t nnodes;
     size_t bad; /* bad rows so far */
 };
-
-/* Moves the unconsumed bytes to the front and reads more; false (printed)
- * on a read error. */
-static bool input_fill(struct input *in)
-{
-    memmove(in->buf, in->buf + in->pos, in->len - in->pos);
-    in->len -= in->pos;
-    in->pos = 0;
-    for (;;) {
-        ssize_t n = read(in->fd, in->buf + in->len, READ_BUF_BYTES - in->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fprintf(stderr, "spoke: cannot read '%s': %s\n", in->name,
-                    strerror(errno));
-            return false;
-        }
-        in->len += (size_t)n;
-        in->eof = n == 0;
-        return true;
-    }
-}
-
-static bool input_open(struct input *in, const char *path, char *buf)
-{
-    bool is_stdin = strcmp(path, "-") == 0;
-    *in = (struct input){.name = is_stdin ? "stdin" : path, .buf = buf};
-    in->fd = is_stdin ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
-    if (in->fd < 0) {
-        fprintf(stderr, "spoke: cannot open '%s': %s\n", in->name,
-                strerror(errno));
-        return false;
-    }
-    (void)posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    return true;
-}
 
 static void bad_row(struct run *r, const char *name, int64_t line,
                     const char *msg)
@@ -98,8 +49,8 @@ static void bad_row(struct run *r, const char *name, int64_t line,
  */
 static bool import_file(struct run *r, const char *path, char *buf)
 {
-    struct input in;
-    if (!input_open(&in, path, buf))
+    struct cli_input in;
+    if (!cli_input_open(&in, path, buf))
         return false;
     struct cli_tripfile p;
     cli_tripfile_init(&p, r->format, r->nodes, r->nnodes);
@@ -114,7 +65,7 @@ static bool import_file(struct run *r, const char *path, char *buf)
                                        in.eof, &used, &t, &line, &d);
         in.pos += used;
         if (e == ERR_NOT_FOUND && !in.eof) {
-            ok = input_fill(&in);
+            ok = cli_input_fill(&in);
             if (!ok)
                 break;
             continue;
@@ -138,15 +89,15 @@ static bool import_file(struct run *r, const char *path, char *buf)
         bad_row(r, in.name, 1,
                 "the file is empty; its first line must name the columns "
                 "started_at,ended_at,start_lat,start_lon,end_lat,end_lon");
-    close(in.fd);
+    cli_input_close(&in);
     return ok;
 }
 
 /* The nodes file of the Singapore format, sorted; false (printed). */
 static bool load_nodes(struct run *r, const char *path, char *buf)
 {
-    struct input in;
-    if (!input_open(&in, path, buf))
+    struct cli_input in;
+    if (!cli_input_open(&in, path, buf))
         return false;
     size_t cap = 0;
     int64_t line = 0;
@@ -163,7 +114,7 @@ static bool load_nodes(struct run *r, const char *path, char *buf)
                     path, line + 1, CORE_CSV_RECORD_MAX);
             ok = false;
         } else if (!nl && !in.eof) {
-            ok = input_fill(&in);
+            ok = cli_input_fill(&in);
         }
         if (!nl && !in.eof)
             continue;
@@ -182,7 +133,7 @@ static bool load_nodes(struct run *r, const char *path, char *buf)
         else
             fprintf(stderr, "spoke: %s:%" PRId64 ": %s\n", path, line, d.msg);
     }
-    close(in.fd);
+    cli_input_close(&in);
     if (ok && r->nnodes == 0) {
         fprintf(stderr, "spoke: nodes file '%s' has no nodes\n", path);
         ok = false;
@@ -304,7 +255,7 @@ static int import_trips(char **paths, size_t npaths, const struct options *o)
                                   : CLI_TRIPFILE_CSV};
     char **files = NULL;
     size_t nfiles = 0, capfiles = 0;
-    char *buf = xmalloc(READ_BUF_BYTES);
+    char *buf = xmalloc(CLI_INPUT_BYTES);
     struct store *st = NULL;
     int status = 1;
     char source[STORE_DEMAND_SOURCE_MAX * 4];
