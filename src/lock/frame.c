@@ -162,16 +162,25 @@ static enum lock_cmd classify(bool is_to_lock, struct str name, size_t n)
  * Checks that frame runs from '*' to '#' (trailing CR/LF dropped) over
  * printable ASCII, and sets *body to the bytes between the delimiters.
  */
+enum err lock__frame_len(struct str frame, size_t *n, struct err_detail *d)
+{
+    *n = frame.len;
+    while (*n > 0 && (frame.ptr[*n - 1] == '\n' || frame.ptr[*n - 1] == '\r'))
+        (*n)--;
+    if (*n > LOCK_FRAME_MAX)
+        return err_set(d, ERR_TOO_BIG, "frame",
+                       "frame of %zu bytes is over the %d byte limit", *n,
+                       LOCK_FRAME_MAX);
+    return ERR_OK;
+}
+
 static enum err check_frame(struct str frame, struct str *body,
                             struct err_detail *d)
 {
-    size_t n = frame.len;
-    while (n > 0 && (frame.ptr[n - 1] == '\n' || frame.ptr[n - 1] == '\r'))
-        n--;
-    if (n > LOCK_FRAME_MAX)
-        return err_set(d, ERR_TOO_BIG, "frame",
-                       "frame of %zu bytes is over the %d byte limit", n,
-                       LOCK_FRAME_MAX);
+    size_t n;
+    enum err e = lock__frame_len(frame, &n, d);
+    if (e != ERR_OK)
+        return e;
     if (n < 2 || frame.ptr[0] != '*' || frame.ptr[n - 1] != '#')
         return err_set(d, ERR_INVALID, "frame",
                        "frame does not run from '*' to '#'");

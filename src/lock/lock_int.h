@@ -49,6 +49,12 @@ void lock__put_digits(char *p, int64_t v, int width);
 bool lock__is_alnum(struct str s, size_t min, size_t max);
 
 /*
+ * The length of frame without its trailing CR/LF into *n; ERR_TOO_BIG if
+ * that is over LOCK_FRAME_MAX (frame.c).
+ */
+enum err lock__frame_len(struct str frame, size_t *n, struct err_detail *d);
+
+/*
  * Fills m->u from m->values for m->cmd (already classified, with at least
  * the header, name and values set), then checks it with
  * lock__check_payload. ERR_INVALID with d on a missing or malformed value.

@@ -53,13 +53,10 @@ enum err lock_secure_verify(struct str frame,
     if (!key)
         return err_setc(d, ERR_INVALID, "no_key", "key",
                         "verifying a secure frame needs the lock's key");
-    size_t n = frame.len;
-    while (n > 0 && (frame.ptr[n - 1] == '\n' || frame.ptr[n - 1] == '\r'))
-        n--;
-    if (n > LOCK_FRAME_MAX)
-        return err_set(d, ERR_TOO_BIG, "frame",
-                       "frame of %zu bytes is over the %d byte limit", n,
-                       LOCK_FRAME_MAX);
+    size_t n;
+    enum err e = lock__frame_len(frame, &n, d);
+    if (e != ERR_OK)
+        return e;
     if (!has_secure_tag(frame))
         return err_setc(d, ERR_INVALID, "not_secure", "header",
                         "frame is not of the secure dialect");
