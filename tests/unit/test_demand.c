@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "svc/svc.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/rawdb.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -23,47 +24,6 @@ static const char *db_path(const char *name)
     static char path[256];
     snprintf(path, sizeof(path), "%s/%s", test_tmpdir(), name);
     return path;
-}
-
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
-             SQLITE_OK);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        test_fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-    CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(s, 0);
-    CHECK_EQ(sqlite3_finalize(s), SQLITE_OK);
-    CHECK_EQ(sqlite3_close(db), SQLITE_OK);
-    return v;
-}
-
-/* The text of the first column of sql's first row, in out[cap]. */
-static void sql_text(const char *path, const char *sql, char *out, size_t cap)
-{
-    sqlite3 *db = NULL;
-    CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
-             SQLITE_OK);
-    sqlite3_stmt *s = NULL;
-    CHECK_EQ(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
-    const char *t = (const char *)sqlite3_column_text(s, 0);
-    snprintf(out, cap, "%s", t ? t : "(null)");
-    CHECK_EQ(sqlite3_finalize(s), SQLITE_OK);
-    CHECK_EQ(sqlite3_close(db), SQLITE_OK);
-}
-
-static void sql_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
-             SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        test_fail(__FILE__, __LINE__, "%s: %s", sql, msg);
-    CHECK_EQ(sqlite3_close(db), SQLITE_OK);
 }
 
 /* A fresh, migrated database. */
@@ -209,7 +169,7 @@ TEST(demand_ended_trip_copied_once)
     struct core_trip t = trip(1, CORE_TRIP_RIDING, T0, 0);
     struct store_op a[] = {op_trip(t)};
     CHECK_OK(write_ops(path, a, 1));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 0);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 0);
     /* Ended, written with its charge, then again (the fast path). */
     t.state = CORE_TRIP_ENDED;
     t.ended_ms = T0 + 10 * MIN_MS;
@@ -218,8 +178,8 @@ TEST(demand_ended_trip_copied_once)
     CHECK_OK(write_ops(path, b, ARRAY_LEN(b)));
     t.distance_m = 5;
     CHECK_OK(write_ops(path, b, 1));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 1);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips WHERE"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 1);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips WHERE"
                            " trip_id = 1 AND source_id IS NULL"
                            " AND started_ms = 1700000000000"
                            " AND ended_ms = 1700000600000"
@@ -228,7 +188,7 @@ TEST(demand_ended_trip_copied_once)
                            " AND abs(end_lon - 121.4836) < 1e-9"),
              1);
     /* Anonymous: no rider, no bike in the table. */
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM pragma_table_info("
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM pragma_table_info("
                            "'demand_trips') WHERE name LIKE '%rider%'"
                            " OR name LIKE '%bike%'"),
              0);
@@ -251,8 +211,8 @@ TEST(demand_failed_and_active_trips_not_copied)
                              op_trip(riding),      op_trip(long_trip),
                              op_charge(long_trip), op_trip(day_trip)};
     CHECK_OK(write_ops(path, ops, ARRAY_LEN(ops)));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 1);
-    CHECK_EQ(sql_int(path, "SELECT trip_id FROM demand_trips"), 5);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 1);
+    CHECK_EQ(raw_int(path, "SELECT trip_id FROM demand_trips"), 5);
 }
 
 /* A charge carries the ended trip too: it alone copies it. */
@@ -267,8 +227,8 @@ TEST(demand_charge_copies_ended_trip)
     t.ended_ms = T0 + MIN_MS;
     struct store_op b = op_charge(t);
     CHECK_OK(write_ops(path, &b, 1));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 1);
-    CHECK_EQ(sql_int(path, "SELECT ended_ms FROM demand_trips"), T0 + MIN_MS);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 1);
+    CHECK_EQ(raw_int(path, "SELECT ended_ms FROM demand_trips"), T0 + MIN_MS);
 }
 
 /* Searches */
@@ -291,13 +251,13 @@ TEST(demand_searches_stored)
     };
     struct store_op op = op_searches(v, ARRAY_LEN(v));
     CHECK_OK(write_ops(path, &op, 1));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches"), 3);
-    CHECK_EQ(sql_int(path, "SELECT n FROM searches WHERE found = 0"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches"), 3);
+    CHECK_EQ(raw_int(path, "SELECT n FROM searches WHERE found = 0"
                            " AND ts_ms = 1700000000000 AND lat = 31.2305"
                            " AND lon = 121.4735"),
              3);
-    CHECK_EQ(sql_int(path, "SELECT n FROM searches WHERE found = 1"), 1);
-    CHECK_EQ(sql_int(path, "SELECT n FROM searches WHERE lat < 0"), 4000000000);
+    CHECK_EQ(raw_int(path, "SELECT n FROM searches WHERE found = 1"), 1);
+    CHECK_EQ(raw_int(path, "SELECT n FROM searches WHERE lat < 0"), 4000000000);
     /* Empty batches are fine. */
     struct store_op none = {.kind = STORE_OP_SEARCHES};
     CHECK_OK(write_ops(path, &none, 1));
@@ -321,7 +281,7 @@ TEST(demand_searches_freed_when_submit_fails)
     store_writer_stop(w);
     CHECK_EQ(pthread_cond_destroy(&s.cv), 0);
     CHECK_EQ(pthread_mutex_destroy(&s.mu), 0);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches"), 0);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches"), 0);
 }
 
 /* Imports */
@@ -372,25 +332,25 @@ TEST(demand_prune_keeps_imports)
                                      {T0 + 4 * HOUR_MS, 1, 2, true, 1}};
     struct store_op ops[] = {op_trip(a), op_trip(b), op_searches(v, 2)};
     CHECK_OK(write_ops(path, ops, ARRAY_LEN(ops)));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 3);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 3);
     /* Before T0 + 2 h, in one writer; then everything, in two batches of
      * another writer (its first prune reads from the very beginning). */
     struct store_op p1 = {.kind = STORE_OP_DEMAND_PRUNE,
                           .u.before_ms = T0 + 2 * HOUR_MS};
     CHECK_OK(write_ops(path, &p1, 1));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches"), 1);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches"), 1);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"
                            " WHERE source_id IS NULL"),
              1);
-    CHECK_EQ(sql_int(path, "SELECT trip_id FROM demand_trips"
+    CHECK_EQ(raw_int(path, "SELECT trip_id FROM demand_trips"
                            " WHERE source_id IS NULL"),
              2);
     struct store_op p2[] = {
         p1, {.kind = STORE_OP_DEMAND_PRUNE, .u.before_ms = T0 + 8 * HOUR_MS}};
     CHECK_OK(write_ops(path, p2, ARRAY_LEN(p2)));
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches"), 0);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 1);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches"), 0);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 1);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"
                            " WHERE source_id IS NOT NULL"),
              1);
 }
@@ -474,13 +434,13 @@ TEST(demand_load_errors)
     CHECK_EQ(ev.n, 2);
     store_close(st);
     /* A malformed row is ERR_IO, never a guess. */
-    sql_exec(path, "UPDATE demand_trips SET ended_ms = 'soon'"
+    raw_exec(path, "UPDATE demand_trips SET ended_ms = 'soon'"
                    " WHERE started_ms = 1700000000002");
     CHECK_OK(store_open(path, &st, NULL));
     memset(&ev, 0, sizeof(ev));
     CHECK_ERR(store_demand_load(st, T0, T0 + 10, take, &ev), ERR_IO);
     store_close(st);
-    sql_exec(path, "DELETE FROM demand_trips; INSERT INTO searches"
+    raw_exec(path, "DELETE FROM demand_trips; INSERT INTO searches"
                    " (ts_ms, lat, lon, found, n) VALUES (1700000000000, 1, 2,"
                    " 0, 0)");
     CHECK_OK(store_open(path, &st, NULL));
@@ -533,11 +493,11 @@ TEST(demand_import_commits_a_source)
     CHECK_EQ(res.first_ms, T0);
     CHECK_EQ(res.last_ms, T0 + 1000 * MIN_MS + 999);
     CHECK(res.source_id > 0);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips WHERE"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips WHERE"
                            " trip_id IS NULL AND source_id = 1"),
              1000);
     /* Stored in start order (the load reads them so). */
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips a JOIN"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips a JOIN"
                            " demand_trips b ON b.id = a.id + 1"
                            " WHERE b.started_ms < a.started_ms"),
              0);
@@ -549,7 +509,7 @@ TEST(demand_import_commits_a_source)
     CHECK_EQ(x.v[0].id, res.source_id);
     /* The journal mode is back to WAL afterwards. */
     char mode[16];
-    sql_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
+    raw_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
     CHECK_STR(mode, "wal");
 }
 
@@ -572,8 +532,8 @@ TEST(demand_import_large_in_random_order)
     CHECK_OK(store_trip_import_finish(imp, true, &res, NULL));
     store_trip_import_free(imp);
     CHECK_EQ(res.added, n);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), (int64_t)n);
-    CHECK_EQ(sql_int(path, "SELECT trips FROM demand_sources"), (int64_t)n);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), (int64_t)n);
+    CHECK_EQ(raw_int(path, "SELECT trips FROM demand_sources"), (int64_t)n);
 }
 
 TEST(demand_import_all_or_nothing)
@@ -596,15 +556,15 @@ TEST(demand_import_all_or_nothing)
     CHECK(!res.committed);
     CHECK_EQ(res.added, 300);
     CHECK_EQ(res.source_id, 0);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 0);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_sources"), 0);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 0);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_sources"), 0);
     /* Free without finish rolls back too. */
     imp = begin_ok(path, "bad", false);
     t = dtrip(T0, T0 + 1);
     CHECK_OK(store_trip_import_add(imp, &t, NULL));
     store_trip_import_free(imp);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 0);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_sources"), 0);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 0);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_sources"), 0);
     store_trip_import_free(NULL);
 }
 
@@ -681,8 +641,8 @@ TEST(demand_import_source_exists_and_replace)
     store_trip_import_free(imp);
     CHECK_EQ(res.replaced, 2);
     CHECK_EQ(res.added, 1);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 3);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips t JOIN"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 3);
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips t JOIN"
                            " demand_sources s ON s.id = t.source_id"
                            " WHERE s.name = 'one' AND t.started_ms ="
                            " 1700000000010"),
@@ -697,8 +657,8 @@ TEST(demand_import_source_exists_and_replace)
     imp = begin_ok(path, "two", true);
     CHECK_OK(store_trip_import_finish(imp, false, &res, NULL));
     store_trip_import_free(imp);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM demand_trips"), 3);
-    CHECK_EQ(sql_int(path, "SELECT trips FROM demand_sources"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM demand_trips"), 3);
+    CHECK_EQ(raw_int(path, "SELECT trips FROM demand_sources"
                            " WHERE name = 'two'"),
              1);
 }
@@ -775,29 +735,29 @@ TEST(demand_search_log_aggregates)
     net_loop_free(loop);
     const char *path = cfg.db_path;
     /* Every row: a whole minute, a square's centre. */
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches WHERE"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches WHERE"
                            " ts_ms % 60000 != 0"),
              0);
-    CHECK_EQ(sql_int(path, "SELECT sum(n) FROM searches"),
+    CHECK_EQ(raw_int(path, "SELECT sum(n) FROM searches"),
              (int64_t)ARRAY_LEN(searches));
     /* Three searches in one square of 0.001 degree, by its centre. */
-    CHECK_EQ(sql_int(path, "SELECT sum(n) FROM searches WHERE found = 0 AND"
+    CHECK_EQ(raw_int(path, "SELECT sum(n) FROM searches WHERE found = 0 AND"
                            " abs(lat - 31.2305) < 1e-9 AND"
                            " abs(lon - 121.4735) < 1e-9"),
              3);
-    CHECK_EQ(sql_int(path, "SELECT sum(n) FROM searches WHERE found = 1 AND"
+    CHECK_EQ(raw_int(path, "SELECT sum(n) FROM searches WHERE found = 1 AND"
                            " abs(lat - 31.2305) < 1e-9"),
              1);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches WHERE"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches WHERE"
                            " abs(lat + 33.8685) < 1e-9 AND"
                            " abs(lon - 151.2095) < 1e-9"),
              1);
     /* The poles and the antimeridian stay on the map. */
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches WHERE"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches WHERE"
                            " abs(lat + 89.9995) < 1e-9 AND"
                            " abs(lon - 179.9995) < 1e-9 AND found = 0"),
              1);
-    CHECK_EQ(sql_int(path, "SELECT count(*) FROM searches WHERE"
+    CHECK_EQ(raw_int(path, "SELECT count(*) FROM searches WHERE"
                            " abs(lat - 89.9995) < 1e-9 AND"
                            " abs(lon + 179.9995) < 1e-9 AND found = 1"),
              1);

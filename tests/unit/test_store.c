@@ -8,6 +8,7 @@
 #include "base/sys.h"
 #include "store/store.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/rawdb.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,53 +27,6 @@ static const char *tmp_path(const char *name)
     char *p = path[next++ % ARRAY_LEN(path)];
     snprintf(p, sizeof(path[0]), "%s/%s", test_tmpdir(), name);
     return p;
-}
-
-static sqlite3 *raw_open(const char *path)
-{
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc != SQLITE_OK)
-        test_fail(__FILE__, __LINE__, "cannot open %s", path);
-    CHECK_EQ(sqlite3_busy_timeout(db, 5000), SQLITE_OK);
-    return db;
-}
-
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = raw_open(path);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        test_fail(__FILE__, __LINE__, "%s: %s", sql, msg);
-    CHECK_EQ(sqlite3_close(db), SQLITE_OK);
-}
-
-static int64_t raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db = raw_open(path);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        test_fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-    CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(s, 0);
-    CHECK_EQ(sqlite3_finalize(s), SQLITE_OK);
-    CHECK_EQ(sqlite3_close(db), SQLITE_OK);
-    return v;
-}
-
-/* Copies the text of the first column of sql's first row into out. */
-static void raw_text(const char *path, const char *sql, char *out, size_t cap)
-{
-    sqlite3 *db = raw_open(path);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        test_fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-    CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
-    const char *t = (const char *)sqlite3_column_text(s, 0);
-    snprintf(out, cap, "%s", t ? t : "(null)");
-    CHECK_EQ(sqlite3_finalize(s), SQLITE_OK);
-    CHECK_EQ(sqlite3_close(db), SQLITE_OK);
 }
 
 static struct store *open_ok(const char *path)
