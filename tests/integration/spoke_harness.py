@@ -1214,6 +1214,21 @@ class SpokeTestCase(unittest.TestCase):
         return resp.json if resp.body else None
 
 
+class SharedServerTestCase(SpokeTestCase):
+    """One server for the tests of the class (started with the class's
+    server_config), and self.sp, a Spoke on it, in each test."""
+
+    server_config = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.start_class_server(config=cls.server_config)
+
+    def setUp(self):
+        super().setUp()
+        self.sp = self.spoke(self.srv)
+
+
 def distance_m(a, b):
     """Great-circle distance in metres between (lat, lon) pairs, with the
     mean Earth radius (as geo_distance_m)."""

@@ -7,7 +7,7 @@ import base64
 import os
 import unittest
 
-from spoke_harness import (SpokeTestCase, create_operator_token, fare_for,
+from spoke_harness import (SharedServerTestCase, create_operator_token, fare_for,
                            parse_time_ms)
 
 RIDER_ROUTES = [
@@ -36,15 +36,7 @@ def random_token():
     return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
-class AuthTest(SpokeTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = cls.start_class_server()
-
-    def setUp(self):
-        super().setUp()
-        self.sp = self.spoke(self.srv)
+class AuthTest(SharedServerTestCase):
 
     def test_no_token_is_401_unauthorized(self):
         c = self.sp.client()

@@ -6,7 +6,7 @@ bike_unavailable; exactly one trip exists."""
 import threading
 import unittest
 
-from spoke_harness import SpokeTestCase
+from spoke_harness import SharedServerTestCase
 
 
 def race(clients, fn):
@@ -32,15 +32,7 @@ def race(clients, fn):
     return results
 
 
-class RaceTest(SpokeTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = cls.start_class_server()
-
-    def setUp(self):
-        super().setUp()
-        self.sp = self.spoke(self.srv)
+class RaceTest(SharedServerTestCase):
 
     def unlock_race(self, n):
         sp = self.sp

@@ -11,18 +11,13 @@ import threading
 import time
 import unittest
 
-from spoke_harness import SpokeTestCase, http_request_bytes, wait_until
+from spoke_harness import SharedServerTestCase, http_request_bytes, wait_until
 
 
-class BadInputTest(SpokeTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = cls.start_class_server()
+class BadInputTest(SharedServerTestCase):
 
     def setUp(self):
         super().setUp()
-        self.sp = self.spoke(self.srv)
         self.rider = self.sp.rider()
         self.bike = self.sp.add_bike()
 

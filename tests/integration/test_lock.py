@@ -10,7 +10,8 @@ import socket
 import time
 import unittest
 
-from spoke_harness import (fare_for, HOME_LAT, HOME_LON, SimLock, SpokeTestCase, new_imei,
+from spoke_harness import (fare_for, HOME_LAT, HOME_LON, SimLock,
+                           SharedServerTestCase, SpokeTestCase, new_imei,
                            parse_time_ms, wait_until)
 
 
@@ -18,16 +19,8 @@ def ack(imei, cmd, vendor="OM"):
     return b"\xff\xff*SCOS,%s,%s,%s#\n" % (vendor.encode(), imei.encode(), cmd.encode())
 
 
-class LockProtocolTest(SpokeTestCase):
+class LockProtocolTest(SharedServerTestCase):
     """Default configuration (max_bad_frames 16)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = cls.start_class_server()
-
-    def setUp(self):
-        super().setUp()
-        self.sp = self.spoke(self.srv)
 
     def log_codes(self, msg, bike_id, n):
         """The codes of a bike's `msg` log lines once there are n (the server
@@ -413,18 +406,11 @@ class LockProtocolTest(SpokeTestCase):
         lock.assert_clean()
 
 
-class UnlockTimeoutTest(SpokeTestCase):
+class UnlockTimeoutTest(SharedServerTestCase):
     """Short unlock and login timeouts."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = cls.start_class_server(config={"unlock_timeout_s": 2,
-                                                 "lock_login_timeout_s": 1,
-                                                 "unlock_key_valid_s": 30})
-
-    def setUp(self):
-        super().setUp()
-        self.sp = self.spoke(self.srv)
+    server_config = {"unlock_timeout_s": 2, "lock_login_timeout_s": 1,
+                     "unlock_key_valid_s": 30}
 
     def check_timeout(self, lock, bike):
         sp = self.sp
