@@ -163,13 +163,18 @@ void bench_info(const char *key, const char *text)
     fflush(stdout);
 }
 
+static void vnote(const char *fmt, va_list ap)
+{
+    fputs("bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void bench_note(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vnote(fmt, ap);
     va_end(ap);
 }
 
@@ -177,9 +182,7 @@ void bench_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vnote(fmt, ap);
     va_end(ap);
     exit(1);
 }
