@@ -589,24 +589,51 @@ class GatewayWorkersTest(SpokeTestCase):
                 pids.append(int(pid))
         return sorted(pids)
 
+    def owner(self, pids, srv, lk):
+        """The worker pid holding lk's connection, or None (not yet)."""
+        port = lk.sock.getsockname()[1]
+        inode = None
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                col = line.split()
+                local = int(col[1].split(":")[1], 16)
+                remote = int(col[2].split(":")[1], 16)
+                if local == srv.locks_port and remote == port:
+                    inode = col[9]
+        for pid in pids:
+            try:
+                fds = os.listdir("/proc/%d/fd" % pid)
+                links = {os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                         for fd in fds}
+            except OSError:
+                continue
+            if inode and "socket:[%s]" % inode in links:
+                return pid
+        return None
+
     def test_worker_crash_is_survived(self):
         srv = self.start_server(config={"gateway_workers": 2})
         sp = self.spoke(srv)
         self.assertEqual(len(wait_until(lambda: len(self.workers(srv)) == 2
                                         and self.workers(srv))), 2)
-        # 20 locks: the kernel puts all on one worker once in 2^19 runs.
-        bikes = [sp.add_bike() for _ in range(20)]
+        bikes = [sp.add_bike() for _ in range(6)]
         locks = [sp.lock(b) for b in bikes]
         for b in bikes:
             sp.wait_lock_online(b["id"])
-        victim = self.workers(srv)[0]
+        # The workers share one listening socket, so which one accepts a
+        # lock is up to the kernel: the victim is the worker of the first.
+        pids = self.workers(srv)
+        owners = wait_until(lambda: (lambda o: None if None in o else o)(
+            [self.owner(pids, srv, lk) for lk in locks]), desc="owners")
+        victim = owners[0]
         os.kill(victim, signal.SIGKILL)
-        # Its locks see the connection drop; the others stay online.
-        dropped = [lk for lk in locks if lk.wait_closed(timeout=3)]
-        self.assertGreater(len(dropped), 0)
-        self.assertLess(len(dropped), len(locks))  # the kernel spread them
+        # Exactly its locks see the connection drop; the others stay online.
+        dropped = [lk for lk, o in zip(locks, owners) if o == victim]
+        for lk in dropped:
+            self.assertTrue(lk.wait_closed(timeout=10), lk.imei)
         for lk, b in zip(locks, bikes):
             sp.wait_lock_online(b["id"], lk not in dropped)
+            self.assertEqual(lk.closed, lk in dropped, lk.imei)
         # A new worker takes its place; the dropped locks reconnect.
         wait_until(lambda: len(self.workers(srv)) == 2
                    and victim not in self.workers(srv), desc="respawn")
