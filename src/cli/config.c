@@ -351,7 +351,8 @@ bool cli_server_config_load(struct cli_server_config *c, const char *path)
                  path) &&
          integer(root, "demand_retention_days", 1, 3660, &demand_days, path) &&
          integer(root, "max_bad_frames", 0, 10000, &bad, path) &&
-         integer(root, "gateway_workers", 0, 64, &workers, path) &&
+         integer(root, "gateway_workers", 0, GATEWAY_WORKERS_MAX, &workers,
+                 path) &&
          integer(root, "unlock_key_valid_s", 5, 3600, &key_valid_s, path) &&
          service_area(c, root, path) && dispatch(&c->svc.dispatch, root, path);
     c->svc.unlock_key_valid_s = key_valid_s;

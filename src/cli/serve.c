@@ -43,7 +43,8 @@ int cmd_serve(int argc, char **argv)
         c.svc.db_path = db;
     int64_t nworkers;
     if (workers) {
-        if (!cli_i64("--gateway-workers", workers, 0, 64, &nworkers))
+        if (!cli_i64("--gateway-workers", workers, 0, GATEWAY_WORKERS_MAX,
+                     &nworkers))
             goto out;
         c.gw.workers = (size_t)nworkers;
     }

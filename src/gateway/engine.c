@@ -25,13 +25,29 @@
  */
 #define GW_IN_MAX (4 * LOCK_FRAME_MAX)
 
+/*
+ * Reports a session may have awaiting their acknowledgement (the owner's
+ * gateway_ack); one more is dropped unread, and the lock sends it again.
+ */
+#define GW_ACKS_MAX 4
+
 enum unlock_step { UNLOCK_IDLE, UNLOCK_KEY_REQUESTED, UNLOCK_SENT };
+
+/* What the acknowledgement of a report echoes of it (the rest is s->hdr). */
+struct pending_ack {
+    char name[LOCK_NAME_MAX];
+    uint8_t name_len;
+    uint8_t dialect; /* enum lock_dialect */
+    bool has_stamp;
+    char stamp[LOCK_STAMP_LEN];
+};
 
 struct session {
     struct gateway__engine *gw;
     struct net_conn *nc;
     struct session *prev, *next;
-    uint64_t imei; /* 0 until the first valid frame */
+    uint64_t serial; /* unique per session: the token of its acks */
+    uint64_t imei;   /* 0 until the first valid frame */
     bool authed;
     bool closed;
     struct lock_header hdr; /* latest header from the lock, for replies */
@@ -48,6 +64,8 @@ struct session {
     int64_t unlock_user;
     int64_t unlock_trip;
     int64_t unlock_time_s;
+    struct pending_ack acks[GW_ACKS_MAX]; /* reports awaiting gateway_ack */
+    uint8_t nacks;
 };
 
 struct gateway__engine {
@@ -63,6 +81,7 @@ struct gateway__engine {
     size_t nsessions;
     struct net_timer sweep;
     struct gateway_stats stats;
+    uint64_t next_serial;
 };
 
 static void session_send(struct session *s, const char *frame, size_t len)
@@ -328,13 +347,24 @@ static uint64_t next_tx(struct session *s)
     return s->tx_counter;
 }
 
-static void send_ack(struct session *s, const struct lock_msg *m)
+/* Acknowledges the session's oldest report awaiting it. */
+static void send_ack(struct session *s)
 {
+    struct pending_ack p = s->acks[0];
+    memmove(s->acks, s->acks + 1, --s->nacks * sizeof(s->acks[0]));
+    struct lock_msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr = s->hdr;
+    m.hdr.dialect = (enum lock_dialect)p.dialect;
+    m.hdr.has_stamp = p.has_stamp;
+    memcpy(m.hdr.stamp, p.stamp, sizeof(p.stamp));
+    m.hdr.stamp[LOCK_STAMP_LEN] = '\0';
+    m.name = (struct str){p.name, p.name_len};
     char out[LOCK_BUILD_MAX];
     size_t len;
-    enum err e = s->secure ? lock_build_secure_ack(m, next_tx(s), s->key, out,
+    enum err e = s->secure ? lock_build_secure_ack(&m, next_tx(s), s->key, out,
                                                    sizeof(out), &len, NULL)
-                           : lock_build_ack(m, out, sizeof(out), &len, NULL);
+                           : lock_build_ack(&m, out, sizeof(out), &len, NULL);
     if (e == ERR_OK)
         session_send(s, out, len);
 }
@@ -367,15 +397,30 @@ static bool handle_frame(struct session *s, struct str frame)
             return true;
         }
     }
+    bool needs_ack = lock_msg_needs_ack(&m);
+    if (needs_ack && s->nacks == GW_ACKS_MAX) {
+        bad_frame(s, "too many reports awaiting their acknowledgement");
+        return true;
+    }
     if (s->secure)
         s->rx_counter = m.hdr.counter;
     /* Replies echo the latest header. */
     s->hdr = m.hdr;
     s->gw->stats.frames++;
-    /* Acknowledge before acting, as the lock retries until it sees one. */
-    if (lock_msg_needs_ack(&m))
-        send_ack(s, &m);
     handle_msg(s, &m);
+    /*
+     * The acknowledgement waits until the owner has made what the report
+     * changed durable: a lock sends the report again until it sees one.
+     */
+    if (needs_ack && !s->closed) {
+        struct pending_ack *p = &s->acks[s->nacks++];
+        p->name_len = (uint8_t)MIN(m.name.len, sizeof(p->name));
+        memcpy(p->name, m.name.ptr, p->name_len);
+        p->dialect = (uint8_t)m.hdr.dialect;
+        p->has_stamp = m.hdr.has_stamp;
+        memcpy(p->stamp, m.hdr.stamp, sizeof(p->stamp));
+        s->gw->ops->settle(s->gw->ctx, s->imei, s->serial);
+    }
     return true;
 }
 
@@ -444,6 +489,7 @@ static void on_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
     (void)peer;
     struct session *s = xcalloc(1, sizeof(*s));
     s->gw = gw;
+    s->serial = ++gw->next_serial;
     s->opened_ms = net_loop_now_ms(gw->loop);
     s->nc = net_conn_new(gw->loop, fd, &session_ops, s, GW_IN_MAX, GW_OUT_MAX);
     if (!s->nc) {
@@ -493,6 +539,8 @@ struct gateway__engine *gateway__engine_new(
     gw->cfg.listen = NULL;
     gw->ops = ops;
     gw->ctx = ctx;
+    /* Time-based, so that a restarted worker's serials are new too. */
+    gw->next_serial = (uint64_t)clock_wall_ms() * 1000;
     imap_init(&gw->by_imei);
     gw->listener = net_listener_new(loop, listen_fd, on_accept, gw);
     net_timer_start(loop, &gw->sweep, GW_SWEEP_MS, sweep, gw);
@@ -567,6 +615,14 @@ void gateway__engine_unlock_cancel(struct gateway__engine *gw, uint64_t imei)
     struct session *s = imap_get(&gw->by_imei, imei);
     if (s && s->unlock == UNLOCK_KEY_REQUESTED)
         s->unlock = UNLOCK_IDLE;
+}
+
+void gateway__engine_ack(struct gateway__engine *gw, uint64_t imei,
+                         uint64_t token)
+{
+    struct session *s = imap_get(&gw->by_imei, imei);
+    if (s && s->serial == token && s->nacks > 0)
+        send_ack(s);
 }
 
 void gateway__engine_stats(const struct gateway__engine *gw,

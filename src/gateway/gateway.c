@@ -23,6 +23,13 @@
 
 #define RESPAWN_MS 1000
 #define STOP_WAIT_MS 2000
+/*
+ * The tokens handed to the owner (ops->settle) name the worker (index + 1, in
+ * the top byte) and the worker's own token, a session serial (the rest).
+ */
+#define HUB_TOKEN_SHIFT 56
+#define HUB_TOKEN_SESSION ((UINT64_C(1) << HUB_TOKEN_SHIFT) - 1)
+_Static_assert(GATEWAY_WORKERS_MAX < 255, "worker index fits the top byte");
 
 extern char **environ;
 
@@ -182,6 +189,13 @@ static void hub_on_msg(void *ctx, struct gateway__msg_buf *m)
         gw->ops->locked(gw->ctx, imei, user, ride_min);
         break;
     }
+    case GW_MSG_SETTLE: {
+        /* The ack goes back to this worker, whoever owns the lock then. */
+        uint64_t token = gateway__msg_get_u64(m) & HUB_TOKEN_SESSION;
+        gw->ops->settle(gw->ctx, imei,
+                        (uint64_t)(w->idx + 1) << HUB_TOKEN_SHIFT | token);
+        break;
+    }
     default:
         log_emit(LOG_WARN, "gateway_bad_message",
                  LOG_FIELDS(LOG_I64("type", (int64_t)m->type)));
@@ -334,6 +348,9 @@ enum err gateway_new(struct net_loop *loop, const struct gateway_config *cfg,
                      const struct gateway_ops *ops, void *ctx,
                      struct gateway **out, struct err_detail *d)
 {
+    if (cfg->workers > GATEWAY_WORKERS_MAX)
+        return err_set(d, ERR_INVALID, "gateway_workers",
+                       "at most %d gateway workers", GATEWAY_WORKERS_MAX);
     int fd = -1;
     enum err e = net_listen(cfg->listen, false, &fd, d);
     if (e != ERR_OK)
@@ -431,6 +448,22 @@ void gateway_unlock_cancel(struct gateway *gw, uint64_t imei)
     struct worker *w = owner_of(gw, imei);
     if (w)
         send_imei(w, GW_MSG_CANCEL, imei);
+}
+
+void gateway_ack(struct gateway *gw, uint64_t imei, uint64_t token)
+{
+    if (gw->engine) {
+        gateway__engine_ack(gw->engine, imei, token);
+        return;
+    }
+    uint64_t idx = token >> HUB_TOKEN_SHIFT;
+    if (idx == 0 || idx > gw->nworkers || !gw->workers[idx - 1].chan)
+        return;
+    struct gateway__msg_buf m;
+    gateway__msg_begin(&m, GW_MSG_ACK);
+    gateway__msg_u64(&m, imei);
+    gateway__msg_u64(&m, token & HUB_TOKEN_SESSION);
+    gateway__chan_send(gw->workers[idx - 1].chan, &m);
 }
 
 void gateway_stats(const struct gateway *gw, struct gateway_stats *out)

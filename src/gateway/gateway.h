@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The smart-lock gateway: a TCP listener speaking the Omni lock protocol
- * (lock/), one session per connected lock, keyed by IMEI. It answers the
- * protocol's acknowledgements itself, runs the unlock handshake (R0 request,
- * key reply, L0 with the key), and reports what locks say to its owner
- * through callbacks. It knows nothing of trips or riders.
+ * (lock/), one session per connected lock, keyed by IMEI. It runs the
+ * unlock handshake (R0 request, key reply, L0 with the key), reports what
+ * locks say to its owner through callbacks, and acknowledges a report when
+ * the owner says it is durable. It knows nothing of trips or riders.
  *
  * The sessions run on the owner's loop, or (workers > 0) in that many
  * worker processes sharing the listening socket, each holding its share of
@@ -28,13 +28,16 @@
 
 struct gateway;
 
+/* The most worker processes a gateway may have (cfg.workers). */
+#define GATEWAY_WORKERS_MAX 64
+
 struct gateway_config {
     const char *listen;       /* "HOST:PORT" */
     int64_t login_timeout_ms; /* default 30 s */
     int64_t idle_timeout_ms;  /* default 10 min */
     size_t max_bad_frames;    /* default 16 */
     size_t max_sessions;      /* default 100,000, per process */
-    size_t workers;           /* worker processes; 0 (default): in-process */
+    size_t workers;           /* worker processes (0: in-process, default) */
     const char *worker_exe;   /* binary run as `EXE gateway-worker ...` */
 };
 
@@ -82,6 +85,13 @@ struct gateway_ops {
     /* The lock reports it was locked (L1). */
     void (*locked)(void *ctx, uint64_t imei, int64_t user_id, int64_t ride_min);
     /*
+     * The lock awaits the acknowledgement of the report it just sent (L0,
+     * L1, W0, E0; its callbacks came first). The owner calls gateway_ack
+     * with token once what they changed is durable, and before that the
+     * lock sees no acknowledgement (it sends the report again later).
+     */
+    void (*settle)(void *ctx, uint64_t imei, uint64_t token);
+    /*
      * A session for the IMEI came up (also when it replaced an older one:
      * whatever was sent to the old one may be lost) or went away.
      */
@@ -124,6 +134,13 @@ enum err gateway_unlock(struct gateway *gw, uint64_t imei, int64_t user_id,
  * still reported. No-op if none is pending.
  */
 void gateway_unlock_cancel(struct gateway *gw, uint64_t imei);
+
+/*
+ * Acknowledges the report that ops->settle named by token. The reports of
+ * a lock are acknowledged in the order they were settled; a token of a
+ * session that has ended is ignored.
+ */
+void gateway_ack(struct gateway *gw, uint64_t imei, uint64_t token);
 
 struct gateway_stats {
     uint64_t sessions;

@@ -44,6 +44,9 @@ enum err gateway__engine_unlock(struct gateway__engine *e, uint64_t imei,
                                 int64_t user_id, int64_t trip_id, int64_t now_s,
                                 int64_t key_valid_s);
 void gateway__engine_unlock_cancel(struct gateway__engine *e, uint64_t imei);
+/* As gateway_ack; token is the session's (ops->settle). */
+void gateway__engine_ack(struct gateway__engine *e, uint64_t imei,
+                         uint64_t token);
 /* Closes imei's session without telling the owner it went offline. */
 void gateway__engine_kick(struct gateway__engine *e, uint64_t imei);
 void gateway__engine_stats(const struct gateway__engine *e,
@@ -70,6 +73,8 @@ enum gateway__msg {
     GW_MSG_VERDICT, /* imei u64, admit u8, secure u8, key 32 × u8,
                        rx_counter u64: the answer to GW_MSG_ASK */
     GW_MSG_COUNTER, /* imei u64, rx_counter u64 (worker to gateway) */
+    GW_MSG_SETTLE,  /* imei u64, token u64 (worker to gateway): ops->settle */
+    GW_MSG_ACK,     /* imei u64, token u64: gateway_ack */
 };
 
 #define GATEWAY__MSG_HEADER 3

@@ -106,6 +106,15 @@ static void w_counter(void *ctx, uint64_t imei, uint64_t rx_counter)
     gateway__chan_send(w->chan, &m);
 }
 
+static void w_settle(void *ctx, uint64_t imei, uint64_t token)
+{
+    struct worker *w = ctx;
+    struct gateway__msg_buf m;
+    msg_for(&m, GW_MSG_SETTLE, imei);
+    gateway__msg_u64(&m, token);
+    gateway__chan_send(w->chan, &m);
+}
+
 static const struct gateway_ops worker_ops = {
     .counter = w_counter,
     .report = w_report,
@@ -113,6 +122,7 @@ static const struct gateway_ops worker_ops = {
     .unlock_result = w_unlock_result,
     .locked = w_locked,
     .online = w_online,
+    .settle = w_settle,
 };
 
 /* Commands from the gateway */
@@ -139,6 +149,9 @@ static void on_msg(void *ctx, struct gateway__msg_buf *m)
     }
     case GW_MSG_CANCEL:
         gateway__engine_unlock_cancel(w->engine, imei);
+        break;
+    case GW_MSG_ACK:
+        gateway__engine_ack(w->engine, imei, gateway__msg_get_u64(m));
         break;
     case GW_MSG_KICK:
         gateway__engine_kick(w->engine, imei);

@@ -287,15 +287,19 @@ static void unlock_timed_out(struct net_timer *t)
         untrack_unlock(s, u->trip_id);
 }
 
-void svc__after_durable(struct svc *s, enum svc_after_kind kind, int64_t id)
+void svc__after_durable(struct svc *s, const struct svc_after *a)
 {
-    switch (kind) {
+    switch (a->kind) {
     case SVC_AFTER_UNLOCK: {
-        struct core_trip *t = core_world_trip(s->world, id);
+        struct core_trip *t = core_world_trip(s->world, a->id);
         if (t && t->state == CORE_TRIP_UNLOCKING)
             send_unlock(s, t, true);
         break;
     }
+    case SVC_AFTER_ACK:
+        if (s->gw)
+            gateway_ack(s->gw, (uint64_t)a->id, a->token);
+        break;
     }
 }
 
@@ -378,7 +382,7 @@ enum err svc_trip_start(struct svc *s, int64_t rider_id,
     struct svc_unlock *u = track_unlock(s, t->id);
     net_timer_start(s->loop, &u->timer, s->cfg.unlock_timeout_ms,
                     unlock_timed_out, u);
-    svc__after(s, *lsn, SVC_AFTER_UNLOCK, t->id);
+    svc__after(s, *lsn, SVC_AFTER_UNLOCK, t->id, 0);
     log_trip("trip_requested", t);
     *out = *t;
     return ERR_OK;
@@ -661,6 +665,20 @@ static void gw_online(void *ctx, uint64_t imei, bool online)
         send_unlock(s, t, false);
 }
 
+/*
+ * The lock's report is acknowledged once everything submitted so far, what
+ * the report changed included, is durable: an acknowledged L1 is a trip
+ * that stays ended after a crash.
+ */
+static void gw_settle(void *ctx, uint64_t imei, uint64_t token)
+{
+    struct svc *s = ctx;
+    if (s->submitted_lsn > s->durable_lsn)
+        svc__after(s, s->submitted_lsn, SVC_AFTER_ACK, (int64_t)imei, token);
+    else if (s->gw)
+        gateway_ack(s->gw, imei, token);
+}
+
 static const struct gateway_ops gateway_ops = {
     .admit = svc__gw_admit,
     .counter = svc__gw_counter,
@@ -669,6 +687,7 @@ static const struct gateway_ops gateway_ops = {
     .unlock_result = gw_unlock_result,
     .locked = gw_locked,
     .online = gw_online,
+    .settle = gw_settle,
 };
 
 const struct gateway_ops *svc_gateway_ops(void)

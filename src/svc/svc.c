@@ -97,9 +97,9 @@ bool svc_has_failed(const struct svc *s)
 }
 
 void svc__after(struct svc *s, uint64_t lsn, enum svc_after_kind kind,
-                int64_t id)
+                int64_t id, uint64_t token)
 {
-    struct svc_after a = {lsn, kind, id};
+    struct svc_after a = {lsn, kind, id, token};
     VEC_PUSH(s->afters, s->nafters, s->capafters, a);
 }
 
@@ -109,7 +109,7 @@ void svc__run_after(struct svc *s)
     size_t i = 0;
     while (i < s->nafters && s->afters[i].lsn <= s->durable_lsn) {
         struct svc_after a = s->afters[i++];
-        svc__after_durable(s, a.kind, a.id);
+        svc__after_durable(s, &a);
     }
     if (i == 0)
         return;

@@ -42,12 +42,14 @@ void svc__gw_counter(void *ctx, uint64_t imei, uint64_t rx_counter);
 /* Actions that wait until a write is durable. */
 enum svc_after_kind {
     SVC_AFTER_UNLOCK, /* send the unlock of trip id to its lock */
+    SVC_AFTER_ACK,    /* acknowledge report token of lock id (an IMEI) */
 };
 
 struct svc_after {
     uint64_t lsn;
     enum svc_after_kind kind;
     int64_t id;
+    uint64_t token;
 };
 
 struct svc {
@@ -116,11 +118,11 @@ uint64_t svc__persist(struct svc *s);
 
 /* Queues an action to run once lsn is durable. */
 void svc__after(struct svc *s, uint64_t lsn, enum svc_after_kind kind,
-                int64_t id);
+                int64_t id, uint64_t token);
 /* Runs the queued actions whose lsn is durable (svc.c). */
 void svc__run_after(struct svc *s);
 /* Performs one durable action (ride.c). */
-void svc__after_durable(struct svc *s, enum svc_after_kind kind, int64_t id);
+void svc__after_durable(struct svc *s, const struct svc_after *a);
 
 /* Puts bike b as it is now into the fleet index (svc.c). */
 void svc__index_bike(struct svc *s, const struct core_bike *b);

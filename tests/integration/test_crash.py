@@ -13,6 +13,7 @@ The seed is printed on failure; set SPOKE_CRASH_SEED to replay a run
 import http.client
 import os
 import random
+import sqlite3
 import threading
 import time
 import traceback
@@ -373,6 +374,44 @@ class CrashTest(SpokeTestCase):
         if result is not None and len(result.failures) + len(result.errors) > before:
             print("\n[test_crash] seed %s (replay: SPOKE_CRASH_SEED=%s)" % (self.seed, self.seed))
         return out
+
+
+class LockAckTest(SpokeTestCase):
+
+    def test_lock_report_acked_only_when_durable(self):
+        """A lock's L1 is acknowledged only once the ended trip is durable.
+        While another connection holds the database's write lock nothing can
+        commit: the L1 gets no ack, and after a kill -9 the trip is still
+        riding. The lock, never acked, sends L1 again on its next session,
+        and that ends the trip, charged once."""
+        srv = self.start_server()
+        sp = self.spoke(srv)
+        bike = sp.add_bike()
+        lock = sp.lock(bike)
+        rider = sp.rider()
+        tid = rider.http.post("/v1/trips", {"bike_id": bike["id"]}).json["id"]
+        sp.wait_trip(rider, tid, "riding")
+        blocker = sqlite3.connect(srv.db, timeout=10, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            lock.wait_acked()  # the L0 of the unlock
+            acked = len(lock.acks)
+            lock.send("L1", rider.id, int(time.time()), 1, wait_ack=False)
+            time.sleep(1.0)
+            self.assertEqual(len(lock.acks), acked, "L1 acked before it was durable")
+            srv.kill9()
+        finally:
+            blocker.close()
+        lock.close()
+        srv.start()
+        sp2 = self.spoke(srv)
+        rider = sp2.rider_from(rider.data)
+        self.assertEqual(rider.http.get("/v1/trips/%d" % tid).json["state"], "riding")
+        lock = sp2.lock(bike)
+        lock.locked(user_id=rider.id)  # waits for the ack
+        t = sp2.wait_trip(rider, tid, "ended")
+        self.assertEqual(rider.balance(), -t["fare"]["amount_cents"])
+        lock.assert_clean()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ struct owner {
     int unlock_results;
     bool unlocked;
     int64_t user;
+    bool hold_acks; /* keep the tokens instead of acknowledging at once */
+    uint64_t held[8];
+    size_t nheld;
 };
 
 static void admit(void *ctx, uint64_t imei, bool secure,
@@ -89,13 +92,26 @@ static void online(void *ctx, uint64_t imei, bool up)
         CHECK_OK(gateway_unlock(o->gw, imei, 5, 50, 1700000000, 60));
 }
 
+static void settle(void *ctx, uint64_t imei, uint64_t token)
+{
+    struct owner *o = ctx;
+    CHECK_EQ(imei, KNOWN);
+    if (!o->hold_acks) {
+        gateway_ack(o->gw, imei, token);
+        return;
+    }
+    CHECK(o->nheld < ARRAY_LEN(o->held));
+    o->held[o->nheld++] = token;
+}
+
 static const struct gateway_ops ops = {.admit = admit,
                                        .counter = counter,
                                        .report = report,
                                        .alarm = alarm_cb,
                                        .unlock_result = unlock_result,
                                        .locked = locked,
-                                       .online = online};
+                                       .online = online,
+                                       .settle = settle};
 
 static void stop_loop(struct net_timer *t)
 {
@@ -387,7 +403,70 @@ TEST(gateway_workers_relay)
     env_free(&e);
 }
 
+/*
+ * Reports wait for the owner's gateway_ack, in order; a full queue drops
+ * the next one unread; a token of a replaced session acknowledges nothing.
+ */
+static void check_held_acks(size_t workers)
+{
+    struct env e;
+    env_init_workers(&e, 8, workers);
+    e.o.hold_acks = true;
+    int fd = lock_connect(&e);
+    CHECK(send(fd, "*SCOR,OM,123456789012345,Q0,412,80,28#\n", 38,
+               MSG_NOSIGNAL) == 38);
+    SPIN_UNTIL(&e, gateway_is_online(e.gw, KNOWN));
+    say(&e, fd, "*CMDR,OM,123456789012345,000000000001,L1,0,0,0#\n");
+    SPIN_UNTIL(&e, e.o.nheld == 1);
+    CHECK_EQ(e.o.locked, 1);
+    spin(e.loop, 50);
+    CHECK_STR(heard(fd), ""); /* acted on, not acknowledged */
+    for (int i = 2; i <= 5; i++) {
+        char w0[64];
+        snprintf(w0, sizeof(w0), "*SCOR,OM,123456789012345,W0,%d#\n", i);
+        say(&e, fd, w0);
+    }
+    /* The fifth awaiting report was dropped: three more W0 came through. */
+    SPIN_UNTIL(&e, e.o.alarms == 3 && e.o.nheld == 4);
+    spin(e.loop, 50);
+    CHECK_EQ(e.o.alarms, 3);
+    CHECK_STR(heard(fd), "");
+    gateway_ack(e.gw, KNOWN, e.o.held[0]);
+    CHECK_STR(heard_within(&e, fd),
+              "\xff\xff*CMDS,OM,123456789012345,000000000001,L1#\n");
+    gateway_ack(e.gw, KNOWN, e.o.held[1]);
+    CHECK_STR(heard_within(&e, fd), "\xff\xff*SCOS,OM,123456789012345,W0#\n");
+    /* A new session: the old one's tokens acknowledge nothing on it. */
+    int fd2 = lock_connect(&e);
+    CHECK(send(fd2, "*SCOR,OM,123456789012345,Q0,412,80,28#\n", 38,
+               MSG_NOSIGNAL) == 38);
+    SPIN_UNTIL(&e, e.o.online == 2);
+    say(&e, fd2, "*SCOR,OM,123456789012345,W0,9#\n");
+    SPIN_UNTIL(&e, e.o.nheld == 5);
+    gateway_ack(e.gw, KNOWN, e.o.held[2]);
+    gateway_ack(e.gw, KNOWN, e.o.held[3]);
+    spin(e.loop, 50);
+    CHECK_STR(heard(fd2), "");
+    gateway_ack(e.gw, KNOWN, e.o.held[4]);
+    CHECK_STR(heard_within(&e, fd2), "\xff\xff*SCOS,OM,123456789012345,W0#\n");
+    close(fd);
+    close(fd2);
+    env_free(&e);
+}
+
+TEST(gateway_acks_wait_for_the_owner)
+{
+    check_held_acks(0);
+}
+
+TEST(gateway_workers_acks_wait_for_the_owner)
+{
+    check_held_acks(2);
+}
+
 const struct test_case test_suite_gateway[] = {
+    CASE(gateway_acks_wait_for_the_owner),
+    CASE(gateway_workers_acks_wait_for_the_owner),
     CASE(gateway_workers_relay),
     CASE(gateway_unlock_from_sign_in),
     CASE(gateway_sign_in_and_acks),
