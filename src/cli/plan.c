@@ -326,9 +326,11 @@ int cmd_plan(int argc, char **argv)
                  bk ? 100.0 * (double)(sol.cost - bk) / (double)bk : 0.0);
     }
     printf("# n %zu Q %" PRId32 " routes %zu iterations %" PRIu64
-           " best_at %" PRIu64 " local_searches %" PRIu64 " clock %s\n",
+           " best_at %" PRIu64 " local_searches %" PRIu64
+           " load_greedy_tries %" PRIu64 " restarts %" PRIu64 " clock %s\n",
            brp_instance_nodes(in), brp_instance_capacity(in), sol.n_routes,
-           st.iters, st.best_iter, st.ls_runs, cpu ? "cpu" : "wall");
+           st.iters, st.best_iter, st.ls_runs, st.load_greedy_tries,
+           st.restarts, cpu ? "cpu" : "wall");
     printf("# instance cost best_known gap_%% time_s feasible\n");
     printf("%.*s %" PRId64 " %s %s %.2f %s\n", base_len, base, sol.cost, bk_s,
            gap_s, secs, ce == ERR_OK ? "yes" : "no");

@@ -158,6 +158,10 @@ struct brp_stats {
     uint64_t ls_runs;   /* full local searches */
     uint64_t ls_moves;  /* improving moves they applied */
     uint64_t accepted;  /* iterations whose result was accepted */
+    /* Tries of the load-aware construction (limited routes, when the
+     * insertion greedy left excess); 0 if it did not run. */
+    uint64_t load_greedy_tries;
+    uint64_t restarts; /* returns to the best after long infeasibility */
 };
 
 /*

@@ -24,6 +24,10 @@
 #define BUDGET_EVERY 8    /* iterations between budget callbacks */
 #define PENALTY_EVERY 100 /* iterations between penalty updates */
 #define FEASIBLE_TARGET 0.5
+#define RESTART_AFTER 1000 /* iterations without a feasible candidate */
+/* The load-aware construction: at most this many steps over its tries. */
+#define LOAD_GREEDY_WORK 50000000.0
+#define LOAD_GREEDY_TRIES 64
 
 struct solver {
     const struct brp_instance *in;
@@ -277,6 +281,86 @@ static void construct(struct solver *sv)
     activate_all(sv);
 }
 
+/*
+ * One try of the load-aware greedy into x (max_routes + 1 depots): a route
+ * starts with a random load and goes on to the station, among those that
+ * keep its load in [0, Q], with the least arc cost (randomised by up to
+ * 30 %) less bonus * |q| (big demands are the hard ones to place late);
+ * with none left it ends and the next begins. False if the routes ran out.
+ */
+static bool load_greedy_try(struct solver *sv, double bonus, uint32_t *x,
+                            size_t *len)
+{
+    const struct brp_instance *in = sv->in;
+    uint8_t *done = sv->gone; /* all 0 between uses */
+    size_t left = sv->n - 1, routes = 1, m = 0;
+    int64_t load = (int64_t)rng_below(&sv->rng, (uint64_t)in->capacity + 1);
+    uint32_t at = 0;
+    x[m++] = 0;
+    while (left > 0) {
+        uint32_t pick = 0;
+        double pick_score = INFINITY;
+        for (uint32_t v = 1; v < sv->n; v++) {
+            int64_t after = load + in->q[v];
+            if (done[v] || after < 0 || after > in->capacity)
+                continue;
+            double score =
+                (double)brp__c(in, at, v) * (1.0 + 0.3 * rng_unit(&sv->rng)) -
+                bonus * fabs((double)in->q[v]);
+            if (score < pick_score) {
+                pick_score = score;
+                pick = v;
+            }
+        }
+        if (pick == 0) {
+            if (at == 0 || routes == in->max_routes)
+                break;
+            x[m++] = 0; /* this route is stuck: the next one begins */
+            routes++;
+            at = 0;
+            load = (int64_t)rng_below(&sv->rng, (uint64_t)in->capacity + 1);
+            continue;
+        }
+        done[pick] = 1;
+        x[m++] = pick;
+        load += in->q[pick];
+        at = pick;
+        left--;
+    }
+    memset(done, 0, sv->n);
+    for (; routes <= in->max_routes; routes++)
+        x[m++] = 0;
+    *len = m;
+    return left == 0;
+}
+
+/*
+ * With few routes the insertion greedy can leave every order with excess
+ * (a tight Q): tries the load-aware greedy, and loads the first feasible
+ * sequence it finds. True if it did.
+ */
+static bool construct_by_load(struct solver *sv)
+{
+    const struct brp_instance *in = sv->in;
+    double n = (double)sv->n, mean_arc = 0;
+    for (size_t v = 1; v < sv->n; v++)
+        mean_arc += (double)brp__c(in, 0, v) / (n - 1);
+    size_t tries = (size_t)MIN((double)LOAD_GREEDY_TRIES,
+                               MAX(1.0, LOAD_GREEDY_WORK / (n * n)));
+    static const double scale[] = {0.5, 1, 2, 4};
+    for (size_t i = 0; i < tries; i++) {
+        double bonus = scale[i % ARRAY_LEN(scale)] * mean_arc / in->capacity;
+        size_t len;
+        if (load_greedy_try(sv, bonus, sv->cur, &len)) {
+            brp__seq_load(&sv->work, sv->cur, len);
+            sv->st.load_greedy_tries = i + 1;
+            return true;
+        }
+    }
+    sv->st.load_greedy_tries = tries;
+    return false;
+}
+
 static void export(struct solver *sv, struct brp_solution *out)
 {
     const struct brp_instance *in = sv->in;
@@ -325,6 +409,13 @@ static void search(struct solver *sv)
     struct brp__seq *s = &sv->work;
     construct(sv);
     local_search(sv);
+    if (s->excess > 0 && sv->limited && construct_by_load(sv)) {
+        /* Feasible: a strict local search keeps it so. */
+        activate_all(sv);
+        sv->ls.strict = true;
+        brp__ls_run(&sv->ls);
+        sv->st.ls_runs++;
+    }
     if (s->excess == 0)
         new_best(sv, 0);
     save(s, sv->cur, &sv->cur_len);
@@ -333,7 +424,7 @@ static void search(struct solver *sv)
     double arc = (double)MAX(s->cost, (int64_t)1) / (double)(sv->n + s->routes);
     double t0 = T_START * arc, t1 = T_END * arc;
     size_t feasible = 0;
-    uint64_t iter = 0;
+    uint64_t iter = 0, last_feasible = 0;
     for (;;) {
         double frac = budget_used(sv, iter);
         if (frac >= 1)
@@ -346,6 +437,7 @@ static void search(struct solver *sv)
         local_search(sv);
         if (s->excess == 0) {
             feasible++;
+            last_feasible = iter;
             if (!sv->has_best || s->cost < sv->best_cost)
                 new_best(sv, iter);
         }
@@ -357,6 +449,16 @@ static void search(struct solver *sv)
             sv->cur_cost = s->cost;
             sv->cur_excess = s->excess;
             sv->st.accepted++;
+        }
+        if (sv->penalized && sv->has_best &&
+            iter - last_feasible >= RESTART_AFTER) {
+            /* Lost in excess (its plateaus are wide): back to the best. */
+            memcpy(sv->cur, sv->best, sv->best_len * sizeof(*sv->cur));
+            sv->cur_len = sv->best_len;
+            sv->cur_cost = sv->best_cost;
+            sv->cur_excess = 0;
+            last_feasible = iter;
+            sv->st.restarts++;
         }
         if (sv->penalized && iter % PENALTY_EVERY == 0) {
             double share = (double)feasible / PENALTY_EVERY;

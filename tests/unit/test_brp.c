@@ -826,6 +826,70 @@ TEST(brp_solve_single_route_infeasible)
     brp_instance_free(in);
 }
 
+/*
+ * As the Hernandez-Perez generator: Euclidean costs, q uniform in [-Q, Q]
+ * and nudged toward 0 until the depot's share |sum q| is at most Q (more
+ * and no single route can exist).
+ */
+static struct brp_instance *hp_instance(struct rng *r, size_t n, int32_t cap)
+{
+    int32_t *q = xcalloc(n, sizeof(*q));
+    int64_t *c = xcalloc(n * n, sizeof(*c));
+    double *xs = xcalloc(n, sizeof(*xs)), *ys = xcalloc(n, sizeof(*ys));
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        xs[i] = rng_range(r, -500, 500);
+        ys[i] = rng_range(r, -500, 500);
+        if (i)
+            q[i] = (int32_t)rng_below(r, 2 * (uint64_t)cap + 1) - cap;
+        sum += q[i];
+    }
+    while (sum > cap || sum < -cap) {
+        size_t i = 1 + (size_t)rng_below(r, n - 1);
+        int32_t step = sum > 0 ? -1 : 1;
+        if (q[i] + step >= -cap && q[i] + step <= cap) {
+            q[i] += step;
+            sum += step;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            double dx = xs[i] - xs[j], dy = ys[i] - ys[j];
+            c[i * n + j] = (int64_t)floor(sqrt(dx * dx + dy * dy) + 0.5);
+        }
+    }
+    struct brp_instance *in = make(n, cap, q, c, 1);
+    xfree(q);
+    xfree(c);
+    xfree(xs);
+    xfree(ys);
+    return in;
+}
+
+TEST(brp_solve_single_route_tight)
+{
+    /*
+     * The generator's hard corner: 100 nodes, Q = 10, one route. The
+     * insertion greedy leaves excess here; the load-aware construction and
+     * the returns to the best find tours.
+     */
+    struct rng r;
+    rng_seed(&r, 11);
+    for (int k = 0; k < 3; k++) {
+        struct brp_instance *in = hp_instance(&r, 100, 10);
+        struct brp_params p = {.seed = (uint64_t)k, .max_iters = 200};
+        struct brp_solution s;
+        struct brp_stats st;
+        brp_solution_init(&s);
+        CHECK_OK(brp_solve(in, &p, &s, &st, NULL));
+        check_feasible(in, &s);
+        CHECK_EQ(s.n_routes, 1);
+        CHECK(st.load_greedy_tries >= 1);
+        brp_solution_release(&s);
+        brp_instance_free(in);
+    }
+}
+
 TEST(brp_solve_tiny_optimal)
 {
     struct rng r;
@@ -972,6 +1036,7 @@ const struct test_case test_suite_brp[] = {
     CASE(brp_solve_random_invariants),
     CASE(brp_solve_single_route),
     CASE(brp_solve_single_route_infeasible),
+    CASE(brp_solve_single_route_tight),
     CASE(brp_solve_tiny_optimal),
     CASE(brp_data_formats_agree),
     CASE(brp_data_proven_optima),
