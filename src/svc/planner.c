@@ -10,7 +10,7 @@
 #include "base/sys.h"
 #include "svc/svc_int.h"
 #include "base/clock.h"
-#include "base/vec.h"
+#include "base/imap.h"
 #include "dispatch/demand.h"
 #include "dispatch/forecast.h"
 #include "dispatch/route.h"
@@ -77,35 +77,96 @@ static ptrdiff_t find_cell(const struct svc_plan_cell *cells, size_t n,
 }
 
 /*
- * The demand history as one 8-byte key per event, cell << 18 | slot << 2 |
- * kind (cells below 2^24, DEMAND_MAX_GRID_CELLS; slots below 2^16, over
- * 600 days), so that weeks of a large city's trips fit in memory; sorted,
- * equal keys are the counts of the series.
- */
-#define KEY_SLOT_BITS 16
-#define KEY_KIND_BITS 2
-_Static_assert(DEMAND_MAX_GRID_CELLS <= (1u << 24), "cells fit a key");
-
-/*
  * Bounds on what the history may cost: one search-log aggregate (a minute
  * of one ~110 m square) counts as at most LOST_MAX_PER_AGGREGATE lost
  * rentals, so an app refreshing in a loop or a script cannot inflate
- * demand; and a plan reads at most HISTORY_MAX_EVENTS events (1.6 GB of
- * keys), else it is made without a forecast and says why.
+ * demand; and the history holds at most DEMAND_MAX_VALUES cell-slots (the
+ * series' own bound, 400 MB of counts), else the plan is made without a
+ * forecast and says why.
  */
 #define LOST_MAX_PER_AGGREGATE 10u
-#define HISTORY_MAX_EVENTS (200u * 1000 * 1000)
 
+/*
+ * The demand history as it is read: for each day, the counts of every
+ * cell met so far, [slot of the day][cell][kind] (saturating), cells found
+ * by id. Events come in time order, so the counts being written are those
+ * of a slot or two, a few KB; no sorting.
+ */
 struct history {
     const struct svc_plan_job *job;
     const struct demand_grid *grid;
     int64_t day0;
     int32_t utc_offset_s;
-    size_t nslots;
-    uint64_t *keys;
-    size_t n, cap;
+    size_t nslots, ndays, spd; /* spd: slots a day */
+    struct imap cell_ix;       /* cell id -> index + 1 */
+    int64_t *cells;            /* [ncells] ids, in the order met */
+    size_t ncells, capcells;
+    uint16_t **day;  /* [ndays] counts, NULL while the day has none */
+    size_t *day_cap; /* [ndays] cells each day has room for */
+    uint64_t n;      /* events counted */
     int64_t first_ms;
 };
+
+static void history_init(struct history *h, const struct svc_plan_job *job)
+{
+    memset(h, 0, sizeof(*h));
+    h->job = job;
+    h->grid = &job->grid;
+    h->first_ms = INT64_MAX;
+    imap_init(&h->cell_ix);
+}
+
+static void history_release(struct history *h)
+{
+    for (size_t d = 0; d < h->ndays; d++)
+        xfree(h->day[d]);
+    xfree(h->day);
+    xfree(h->day_cap);
+    xfree(h->cells);
+    imap_release(&h->cell_ix);
+}
+
+/* The index of cell, new if need be; false past the bound. */
+static bool history_cell(struct history *h, int64_t cell, size_t *ix)
+{
+    uintptr_t v = (uintptr_t)imap_get(&h->cell_ix, (uint64_t)cell);
+    if (v) {
+        *ix = v - 1;
+        return true;
+    }
+    if ((h->ncells + 1) * h->nslots > DEMAND_MAX_VALUES)
+        return false;
+    if (h->ncells == h->capcells) {
+        h->capcells = MAX(h->capcells * 2, (size_t)256);
+        h->cells = xrealloc(h->cells, h->capcells * sizeof(*h->cells));
+    }
+    h->cells[h->ncells] = cell;
+    *ix = h->ncells++;
+    imap_put(&h->cell_ix, (uint64_t)cell, (void *)(uintptr_t)h->ncells);
+    return true;
+}
+
+/*
+ * The counts of cell index ix in slot sd of day d, room made if need be:
+ * a day's rows are as wide as the cells known when it was last touched.
+ */
+static uint16_t *history_counts(struct history *h, size_t d, size_t sd,
+                                size_t ix)
+{
+    size_t old = h->day_cap[d];
+    if (ix >= old) {
+        size_t cap = h->capcells;
+        uint16_t *day = xcalloc(h->spd * cap * DEMAND_KINDS, sizeof(*day));
+        for (size_t t = 0; old && t < h->spd; t++)
+            memcpy(day + t * cap * DEMAND_KINDS,
+                   h->day[d] + t * old * DEMAND_KINDS,
+                   old * DEMAND_KINDS * sizeof(*day));
+        xfree(h->day[d]);
+        h->day[d] = day;
+        h->day_cap[d] = cap;
+    }
+    return h->day[d] + (sd * h->day_cap[d] + ix) * DEMAND_KINDS;
+}
 
 static enum err take_event(void *ctx, const struct store_demand_event *e)
 {
@@ -124,56 +185,55 @@ static enum err take_event(void *ctx, const struct store_demand_event *e)
     int64_t slot = local_s / SLOT_S - h->day0 * (DEMAND_DAY_S / SLOT_S);
     if (local_s < 0 || slot < 0 || (size_t)slot >= h->nslots)
         return ERR_OK;
-    uint64_t key = (uint64_t)cell << (KEY_SLOT_BITS + KEY_KIND_BITS) |
-                   (uint64_t)slot << KEY_KIND_BITS | kinds[e->kind];
+    size_t ix;
+    if (!history_cell(h, cell, &ix))
+        return ERR_TOO_BIG;
+    uint16_t *c =
+        history_counts(h, (size_t)slot / h->spd, (size_t)slot % h->spd, ix) +
+        kinds[e->kind];
     uint32_t n = e->kind == STORE_DEMAND_LOST
                      ? MIN(e->n, LOST_MAX_PER_AGGREGATE)
                      : MAX(e->n, 1u);
-    if (h->n + n > HISTORY_MAX_EVENTS)
-        return ERR_TOO_BIG;
-    for (uint32_t i = 0; i < n; i++)
-        VEC_PUSH(h->keys, h->n, h->cap, key);
+    *c = (uint16_t)MIN((uint32_t)*c + n, (uint32_t)UINT16_MAX);
+    h->n += n;
     h->first_ms = MIN(h->first_ms, e->t_ms);
     return ERR_OK;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_cell(const void *a, const void *b, void *ctx)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    const int64_t *cells = ctx;
+    int64_t x = cells[*(const size_t *)a], y = cells[*(const size_t *)b];
     return (x > y) - (x < y);
 }
 
-/* The series of the history's keys (sorts them). */
+/* The series of the history (its cells in ascending order). */
 static enum err history_series(struct history *h, uint32_t cols,
                                struct demand_series *s, struct err_detail *d)
 {
-    qsort(h->keys, h->n, sizeof(*h->keys), cmp_u64);
-    int64_t *cells = xmalloc(MAX(h->n, (size_t)1) * sizeof(*cells));
-    size_t ncells = 0;
-    for (size_t i = 0; i < h->n; i++) {
-        int64_t cell = (int64_t)(h->keys[i] >> (KEY_SLOT_BITS + KEY_KIND_BITS));
-        if (ncells == 0 || cells[ncells - 1] != cell)
-            cells[ncells++] = cell;
-    }
     enum err e =
-        demand_series_init(s, h->day0, h->nslots / (DEMAND_DAY_S / SLOT_S),
-                           SLOT_S, h->utc_offset_s, cells, ncells, cols, d);
-    xfree(cells);
+        demand_series_init(s, h->day0, h->ndays, SLOT_S, h->utc_offset_s,
+                           h->cells, h->ncells, cols, d);
     if (e != ERR_OK)
         return e;
-    size_t ci = 0;
-    for (size_t i = 0, j; i < h->n; i = j) {
-        for (j = i + 1; j < h->n && h->keys[j] == h->keys[i];)
-            j++;
-        uint64_t k = h->keys[i];
-        int64_t cell = (int64_t)(k >> (KEY_SLOT_BITS + KEY_KIND_BITS));
-        while (s->cells[ci] != cell)
-            ci++;
-        size_t slot =
-            (size_t)(k >> KEY_KIND_BITS) & ((1u << KEY_SLOT_BITS) - 1);
-        demand_series_add(s, ci, (enum demand_kind)(k & 3u), slot,
-                          (uint32_t)MIN(j - i, (size_t)UINT32_MAX));
+    size_t *order = xmalloc(MAX(h->ncells, (size_t)1) * sizeof(*order));
+    for (size_t i = 0; i < h->ncells; i++)
+        order[i] = i;
+    qsort_r(order, h->ncells, sizeof(*order), cmp_cell, h->cells);
+    for (size_t day = 0; day < h->ndays; day++) {
+        size_t cap = h->day_cap[day];
+        for (size_t i = 0; i < h->ncells; i++) {
+            if (order[i] >= cap)
+                continue; /* nothing on that day */
+            for (size_t t = 0; t < h->spd; t++) {
+                const uint16_t *c =
+                    h->day[day] + (t * cap + order[i]) * DEMAND_KINDS;
+                for (size_t k = 0; k < DEMAND_KINDS; k++)
+                    s->count[k][i * s->nslots + day * h->spd + t] = c[k];
+            }
+        }
     }
+    xfree(order);
     return ERR_OK;
 }
 
@@ -189,7 +249,11 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
     int64_t from_ms = job->now_ms - c->history_days * DAY_MS;
     h->day0 = demand_local_day(from_ms / 1000, c->utc_offset_s);
     h->utc_offset_s = c->utc_offset_s;
-    h->nslots = ((size_t)c->history_days + 2) * (DEMAND_DAY_S / SLOT_S);
+    h->spd = DEMAND_DAY_S / SLOT_S;
+    h->ndays = (size_t)c->history_days + 2;
+    h->nslots = h->ndays * h->spd;
+    h->day = xcalloc(h->ndays, sizeof(*h->day));
+    h->day_cap = xcalloc(h->ndays, sizeof(*h->day_cap));
     struct store *st = NULL;
     struct err_detail d;
     err_clear(&d);
@@ -202,8 +266,9 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
     plan->history_events = h->n;
     if (e == ERR_TOO_BIG) {
         snprintf(plan->note, sizeof(plan->note),
-                 "demand history over %u events: lower history_days",
-                 HISTORY_MAX_EVENTS);
+                 "demand history over %u cell-slots: lower history_days or "
+                 "raise cell_m",
+                 DEMAND_MAX_VALUES);
         return;
     }
     if (e != ERR_OK) {
@@ -489,9 +554,10 @@ void svc__planner_run(struct svc_plan_job *job)
         snprintf(plan->note, sizeof(plan->note), "no bikes and no area yet");
         return;
     }
-    struct history h = {.job = job, .grid = &job->grid, .first_ms = INT64_MAX};
+    struct history h;
+    history_init(&h, job);
     forecast(job, &job->grid, plan, &h);
-    xfree(h.keys);
+    history_release(&h);
     count_bikes(job, &job->grid, plan);
     route(job, plan);
 }
