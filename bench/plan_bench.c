@@ -114,6 +114,51 @@ static void seed_trips(const char *db, uint64_t days, uint64_t per_day,
                (double)res.added / dt);
 }
 
+/* Adds n trips started in [from_ms, to_ms) as a source of their own. */
+static void append_trips(const char *db, int64_t from_ms, int64_t to_ms,
+                         uint64_t n)
+{
+    char source[64];
+    snprintf(source, sizeof(source), "bench-live-%" PRId64, from_ms);
+    struct store_trip_import *imp = NULL;
+    struct err_detail d;
+    err_clear(&d);
+    if (store_trip_import_begin(db, source, false, to_ms, &imp, &d) != ERR_OK)
+        bench_die("plan_bench: %s", d.msg);
+    struct bench_city city;
+    struct rng r;
+    rng_seed(&r, (uint64_t)from_ms);
+    bench_city_init(&city, BENCH_CITY, &r);
+    for (uint64_t i = 0; i < n; i++) {
+        struct store_demand_trip t;
+        t.started_ms = from_ms + (int64_t)rng_below(&r, (uint64_t)(to_ms - from_ms));
+        t.ended_ms = MIN(t.started_ms + 300000, to_ms - 1);
+        t.start_pos = bench_city_point(&city, &r);
+        t.end_pos = bench_city_point(&city, &r);
+        if (store_trip_import_add(imp, &t, &d) != ERR_OK)
+            bench_die("plan_bench: %s", d.msg);
+    }
+    struct store_trip_import_result res;
+    if (store_trip_import_finish(imp, true, &res, &d) != ERR_OK)
+        bench_die("plan_bench: %s", d.msg);
+    store_trip_import_free(imp);
+}
+
+/* Whether two plans have the same cells, forecasts and targets. */
+static bool same_targets(const struct svc_plan *a, const struct svc_plan *b)
+{
+    if (a->ncells != b->ncells || a->history_events != b->history_events ||
+        a->surplus != b->surplus || a->deficit != b->deficit)
+        return false;
+    for (size_t i = 0; i < a->ncells; i++) {
+        const struct svc_plan_cell *x = &a->cells[i], *y = &b->cells[i];
+        if (x->cell != y->cell || x->target != y->target ||
+            x->rentals != y->rentals || x->returns != y->returns)
+            return false;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     const char *bikes_s = NULL, *tpd_s = NULL, *days_s = NULL,
@@ -224,7 +269,39 @@ int main(int argc, char **argv)
            (double)p->forecast_ms / 1000, ntrucks, (double)p->route_ms / 1000,
            total, p->surplus, p->deficit, p->bikes_moved, p->tasks_planned,
            job.ntasks, (double)ru.ru_maxrss / 1024);
+
+    /*
+     * 15 minutes later, with the trips of those minutes: the next plan
+     * reads on from this one's history; the same plan from scratch must
+     * agree with it.
+     */
+    int64_t later = now + 15 * 60 * 1000;
+    append_trips(db, now, later, per_day / 96);
     svc__plan_free(job.plan);
+    job.plan = NULL;
+    job.now_ms = later;
+    t0 = bench_now_s();
+    svc__planner_run(&job);
+    double next_total = bench_now_s() - t0;
+    struct svc_plan *next = job.plan;
+    job.plan = NULL;
+    svc__plan_history_free(job.history);
+    job.history = NULL;
+    svc__planner_run(&job);
+    bool same = same_targets(next, job.plan);
+    bench_result("plan_next_load_s", (double)next->load_ms / 1000);
+    bench_result("plan_next_total_s", next_total);
+    bench_result("plan_next_same_as_scratch", same);
+    printf("next plan, 15 min and %" PRIu64 " trips later, reading on from "
+           "the last one's history (incremental: %s): read %.2f s, total "
+           "%.2f s; the same plan from scratch: read %.2f s; same cells, "
+           "forecasts and targets: %s\n",
+           per_day / 96, next->history_incremental ? "yes" : "no",
+           (double)next->load_ms / 1000, next_total,
+           (double)job.plan->load_ms / 1000, same ? "yes" : "NO");
+    svc__plan_free(next);
+    svc__plan_free(job.plan);
+    svc__plan_history_free(job.history);
     xfree(job.avail);
     xfree(job.tasks);
     xfree(job.trucks);

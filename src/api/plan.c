@@ -94,6 +94,8 @@ void api__ops_plan_get(struct api_ctx *ctx, struct api_req *req,
         "tasks_planned", (json_int_t)pl->tasks_planned, "history_events",
         (json_int_t)pl->history_events, "value", round(pl->value), "metres",
         round(pl->metres));
+    json_object_set_new(summary, "history_incremental",
+                        json_boolean(pl->history_incremental));
     json_object_set_new(summary, "route_iters",
                         json_integer((json_int_t)pl->route_iters));
     json_object_set_new(summary, "route_deadline",

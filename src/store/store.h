@@ -375,6 +375,24 @@ typedef enum err store_demand_fn(void *ctx,
 enum err store_demand_load(struct store *st, int64_t from_ms, int64_t to_ms,
                            store_demand_fn *fn, void *ctx);
 
+/* Where a load of the demand history ended: the highest row ids read. */
+struct store_demand_cursor {
+    int64_t trip_id;   /* of demand_trips */
+    int64_t search_id; /* of searches */
+};
+
+/*
+ * For a history kept up to date: calls fn for the events with t_ms >=
+ * from_ms (and no upper bound) of the rows added since *cursor, or of
+ * every row if it is {0, 0}; then sets *cursor to the highest ids of the
+ * snapshot read. ERR_CONFLICT, reading nothing, if a table's highest id is
+ * below the cursor (its newest rows were deleted and their ids may come
+ * again): start over from {0, 0}. Otherwise as store_demand_load.
+ */
+enum err store_demand_load_since(struct store *st, int64_t from_ms,
+                                 struct store_demand_cursor *cursor,
+                                 store_demand_fn *fn, void *ctx);
+
 #define STORE_DEMAND_SOURCE_MAX 64 /* bytes of a source name */
 
 /* A named import of trips. */

@@ -36,6 +36,8 @@ struct svc_dispatch {
     struct geo_latlng depot;
     struct demand_grid grid; /* of the current plan */
     bool has_grid;
+    /* The demand history the next job reads on from (while idle). */
+    struct svc_plan_history *history;
     /* Incentives, per plan cell: rewards still to offer, to grant. */
     int32_t *offers_left;
     int32_t *deficit_left;
@@ -245,6 +247,7 @@ static void job_free(struct svc_plan_job *job)
     if (!job)
         return;
     svc__plan_free(job->plan);
+    svc__plan_history_free(job->history);
     xfree(job->db_path);
     xfree(job->avail);
     xfree(job->tasks);
@@ -293,6 +296,8 @@ static void start_job(struct svc *s)
     job->trucks = xcalloc(MAX(d->ntrucks, (size_t)1), sizeof(*job->trucks));
     memcpy(job->trucks, d->trucks, d->ntrucks * sizeof(*d->trucks));
     job->snapshot_ms = (clock_mono_ns() - t0 + 500000) / 1000000;
+    job->history = d->history; /* the planner's until it is done */
+    d->history = NULL;
     d->job = job;
     d->requested = d->stale = false;
     d->started_mono_ms = net_loop_now_ms(s->loop);
@@ -372,6 +377,16 @@ static void install(struct svc *s)
     }
     d->grid = job->grid;
     d->has_grid = job->has_grid;
+    /*
+     * The next plan reads on from this history, unless the store deletes
+     * demand rows (demand_retention_days) before they leave its window: a
+     * kept history would still count them.
+     */
+    if (s->cfg.demand_retention_ms >=
+        (s->cfg.dispatch.history_days + 2) * 86400 * INT64_C(1000)) {
+        d->history = job->history;
+        job->history = NULL;
+    }
     log_emit(
         LOG_INFO, "plan_ready",
         LOG_FIELDS(LOG_I64("plan_id", (int64_t)plan->id),
@@ -381,6 +396,7 @@ static void install(struct svc *s)
                    LOG_I64("bikes_moved", plan->bikes_moved),
                    LOG_I64("tasks", (int64_t)plan->tasks),
                    LOG_I64("history_events", (int64_t)plan->history_events),
+                   LOG_BOOL("history_incremental", plan->history_incremental),
                    LOG_I64("snapshot_ms", plan->snapshot_ms),
                    LOG_I64("load_ms", plan->load_ms),
                    LOG_I64("forecast_ms", plan->forecast_ms),
@@ -459,6 +475,7 @@ void svc__dispatch_stop(struct svc *s)
         job_free(d->job);
     }
     svc__plan_free(d->plan);
+    svc__plan_history_free(d->history);
     xfree(d->offers_left);
     xfree(d->deficit_left);
     xfree(d->trucks);

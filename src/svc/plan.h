@@ -111,8 +111,10 @@ struct svc_plan {
     struct svc_plan_route *routes;
     size_t nroutes;
     /* What it rests on and what it achieves. */
-    size_t history_events; /* demand events read */
-    size_t tasks;          /* bikes needing maintenance */
+    size_t history_events; /* demand events in the window */
+    /* the history was the last plan's plus the rows added since */
+    bool history_incremental;
+    size_t tasks; /* bikes needing maintenance */
     int64_t surplus, deficit;
     int64_t bikes_moved; /* dropped by the routes */
     size_t tasks_planned;

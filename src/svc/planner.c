@@ -87,47 +87,108 @@ static ptrdiff_t find_cell(const struct svc_plan_cell *cells, size_t n,
 #define LOST_MAX_PER_AGGREGATE 10u
 
 /*
- * The demand history as it is read: for each day, the counts of every
- * cell met so far, [slot of the day][cell][kind] (saturating), cells found
- * by id. Events come in time order, so the counts being written are those
- * of a slot or two, a few KB; no sorting.
+ * The demand history: for each day of the window, the counts of every cell
+ * met so far, [slot of the day][cell][kind] (saturating), cells found by
+ * id. Events come in time order, so the counts being written are those of
+ * a slot or two, a few KB; no sorting. It is kept from plan to plan: each
+ * plan drops the days that left the window and reads only the rows added
+ * since the last one (store_demand_load_since), and starts over if the
+ * grid, the window or the time zone changed, or a load failed half way.
  */
-struct history {
-    const struct svc_plan_job *job;
-    const struct demand_grid *grid;
-    int64_t day0;
+struct svc_plan_history {
+    const atomic_bool *cancel; /* the running job's */
+    struct demand_grid grid;
     int32_t utc_offset_s;
+    int64_t day0;
     size_t nslots, ndays, spd; /* spd: slots a day */
     struct imap cell_ix;       /* cell id -> index + 1 */
     int64_t *cells;            /* [ncells] ids, in the order met */
     size_t ncells, capcells;
-    uint16_t **day;  /* [ndays] counts, NULL while the day has none */
-    size_t *day_cap; /* [ndays] cells each day has room for */
-    uint64_t n;      /* events counted */
-    int64_t first_ms;
+    uint16_t **day;       /* [ndays] counts, NULL while the day has none */
+    size_t *day_cap;      /* [ndays] cells each day has room for */
+    uint64_t *day_events; /* [ndays] events counted */
+    struct store_demand_cursor cursor; /* the rows read so far */
 };
 
-static void history_init(struct history *h, const struct svc_plan_job *job)
+void svc__plan_history_free(struct svc_plan_history *h)
 {
-    memset(h, 0, sizeof(*h));
-    h->job = job;
-    h->grid = &job->grid;
-    h->first_ms = INT64_MAX;
-    imap_init(&h->cell_ix);
-}
-
-static void history_release(struct history *h)
-{
+    if (!h)
+        return;
     for (size_t d = 0; d < h->ndays; d++)
         xfree(h->day[d]);
     xfree(h->day);
     xfree(h->day_cap);
+    xfree(h->day_events);
     xfree(h->cells);
     imap_release(&h->cell_ix);
+    xfree(h);
+}
+
+static struct svc_plan_history *history_new(const struct demand_grid *grid,
+                                            int32_t utc_offset_s, int64_t day0,
+                                            size_t ndays)
+{
+    struct svc_plan_history *h = xcalloc(1, sizeof(*h));
+    h->grid = *grid;
+    h->utc_offset_s = utc_offset_s;
+    h->day0 = day0;
+    h->spd = DEMAND_DAY_S / SLOT_S;
+    h->ndays = ndays;
+    h->nslots = ndays * h->spd;
+    h->day = xcalloc(ndays, sizeof(*h->day));
+    h->day_cap = xcalloc(ndays, sizeof(*h->day_cap));
+    h->day_events = xcalloc(ndays, sizeof(*h->day_events));
+    imap_init(&h->cell_ix);
+    return h;
+}
+
+static bool same_grid(const struct demand_grid *a, const struct demand_grid *b)
+{
+    return a->south_deg == b->south_deg && a->west_deg == b->west_deg &&
+           a->cell_lat_deg == b->cell_lat_deg &&
+           a->cell_lon_deg == b->cell_lon_deg && a->rows == b->rows &&
+           a->cols == b->cols;
+}
+
+/*
+ * The history for a window of ndays from day0: h moved on to it (the days
+ * before day0 dropped) if it was made for the same grid, zone and length
+ * and does not lie ahead, else a new one (h freed).
+ */
+static struct svc_plan_history *history_for(struct svc_plan_history *h,
+                                            const struct demand_grid *grid,
+                                            int32_t utc_offset_s, int64_t day0,
+                                            size_t ndays)
+{
+    if (!h || !same_grid(&h->grid, grid) || h->utc_offset_s != utc_offset_s ||
+        h->ndays != ndays || day0 < h->day0) {
+        svc__plan_history_free(h);
+        return history_new(grid, utc_offset_s, day0, ndays);
+    }
+    size_t drop = (size_t)MIN(day0 - h->day0, (int64_t)ndays);
+    for (size_t d = 0; d < drop; d++)
+        xfree(h->day[d]);
+    size_t keep = ndays - drop;
+    memmove(h->day, h->day + drop, keep * sizeof(*h->day));
+    memmove(h->day_cap, h->day_cap + drop, keep * sizeof(*h->day_cap));
+    memmove(h->day_events, h->day_events + drop, keep * sizeof(*h->day_events));
+    memset(h->day + keep, 0, drop * sizeof(*h->day));
+    memset(h->day_cap + keep, 0, drop * sizeof(*h->day_cap));
+    memset(h->day_events + keep, 0, drop * sizeof(*h->day_events));
+    h->day0 = day0;
+    return h;
+}
+
+static uint64_t history_events(const struct svc_plan_history *h)
+{
+    uint64_t n = 0;
+    for (size_t d = 0; d < h->ndays; d++)
+        n += h->day_events[d];
+    return n;
 }
 
 /* The index of cell, new if need be; false past the bound. */
-static bool history_cell(struct history *h, int64_t cell, size_t *ix)
+static bool history_cell(struct svc_plan_history *h, int64_t cell, size_t *ix)
 {
     uintptr_t v = (uintptr_t)imap_get(&h->cell_ix, (uint64_t)cell);
     if (v) {
@@ -150,7 +211,7 @@ static bool history_cell(struct history *h, int64_t cell, size_t *ix)
  * The counts of cell index ix in slot sd of day d, room made if need be:
  * a day's rows are as wide as the cells known when it was last touched.
  */
-static uint16_t *history_counts(struct history *h, size_t d, size_t sd,
+static uint16_t *history_counts(struct svc_plan_history *h, size_t d, size_t sd,
                                 size_t ix)
 {
     size_t old = h->day_cap[d];
@@ -175,11 +236,11 @@ static enum err take_event(void *ctx, const struct store_demand_event *e)
         [STORE_DEMAND_RETURN] = DEMAND_RETURNS,
         [STORE_DEMAND_LOST] = DEMAND_LOST,
     };
-    struct history *h = ctx;
-    if (atomic_load(h->job->cancel))
+    struct svc_plan_history *h = ctx;
+    if (atomic_load(h->cancel))
         return ERR_BUSY; /* stops the load */
     int64_t cell;
-    if (demand_grid_cell(h->grid, e->pos, &cell) != ERR_OK)
+    if (demand_grid_cell(&h->grid, e->pos, &cell) != ERR_OK)
         return ERR_OK; /* outside the area */
     int64_t local_s = e->t_ms / 1000 + h->utc_offset_s;
     int64_t slot = local_s / SLOT_S - h->day0 * (DEMAND_DAY_S / SLOT_S);
@@ -188,15 +249,14 @@ static enum err take_event(void *ctx, const struct store_demand_event *e)
     size_t ix;
     if (!history_cell(h, cell, &ix))
         return ERR_TOO_BIG;
+    size_t d = (size_t)slot / h->spd;
     uint16_t *c =
-        history_counts(h, (size_t)slot / h->spd, (size_t)slot % h->spd, ix) +
-        kinds[e->kind];
+        history_counts(h, d, (size_t)slot % h->spd, ix) + kinds[e->kind];
     uint32_t n = e->kind == STORE_DEMAND_LOST
                      ? MIN(e->n, LOST_MAX_PER_AGGREGATE)
                      : MAX(e->n, 1u);
     *c = (uint16_t)MIN((uint32_t)*c + n, (uint32_t)UINT16_MAX);
-    h->n += n;
-    h->first_ms = MIN(h->first_ms, e->t_ms);
+    h->day_events[d] += n;
     return ERR_OK;
 }
 
@@ -208,7 +268,7 @@ static int cmp_cell(const void *a, const void *b, void *ctx)
 }
 
 /* The series of the history (its cells in ascending order). */
-static enum err history_series(struct history *h, uint32_t cols,
+static enum err history_series(struct svc_plan_history *h, uint32_t cols,
                                struct demand_series *s, struct err_detail *d)
 {
     enum err e =
@@ -243,27 +303,45 @@ static enum err history_series(struct history *h, uint32_t cols,
  * note says why there is no forecast.
  */
 static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
-                     struct svc_plan *plan, struct history *h)
+                     struct svc_plan *plan)
 {
     const struct svc_dispatch_config *c = &job->cfg;
-    int64_t from_ms = job->now_ms - c->history_days * DAY_MS;
-    h->day0 = demand_local_day(from_ms / 1000, c->utc_offset_s);
-    h->utc_offset_s = c->utc_offset_s;
-    h->spd = DEMAND_DAY_S / SLOT_S;
-    h->ndays = (size_t)c->history_days + 2;
-    h->nslots = h->ndays * h->spd;
-    h->day = xcalloc(h->ndays, sizeof(*h->day));
-    h->day_cap = xcalloc(h->ndays, sizeof(*h->day_cap));
+    int64_t day0 = demand_local_day(
+        (job->now_ms - c->history_days * DAY_MS) / 1000, c->utc_offset_s);
+    struct svc_plan_history *h = history_for(
+        job->history, grid, c->utc_offset_s, day0, (size_t)c->history_days + 2);
+    job->history = NULL;
+    h->cancel = job->cancel;
+    /* Whole days: what is kept from plan to plan is whole days too. */
+    int64_t from_ms = (day0 * DEMAND_DAY_S - c->utc_offset_s) * 1000;
     struct store *st = NULL;
     struct err_detail d;
     err_clear(&d);
     int64_t t0 = clock_mono_ms();
     enum err e = store_open(job->db_path, &st, &d);
-    if (e == ERR_OK)
-        e = store_demand_load(st, from_ms, job->now_ms, take_event, h);
+    if (e == ERR_OK) {
+        plan->history_incremental =
+            h->cursor.trip_id != 0 || h->cursor.search_id != 0;
+        e = store_demand_load_since(st, from_ms, &h->cursor, take_event, h);
+        if (e == ERR_CONFLICT) {
+            /* Ids were given again: read everything into a new history. */
+            svc__plan_history_free(h);
+            h = history_new(grid, c->utc_offset_s, day0,
+                            (size_t)c->history_days + 2);
+            h->cancel = job->cancel;
+            plan->history_incremental = false;
+            e = store_demand_load_since(st, from_ms, &h->cursor, take_event, h);
+        }
+    }
     store_close(st);
     plan->load_ms = clock_mono_ms() - t0;
-    plan->history_events = h->n;
+    plan->history_events = history_events(h);
+    if (e != ERR_OK) {
+        /* Half read: the next plan starts over. */
+        svc__plan_history_free(h);
+        h = NULL;
+    }
+    job->history = h;
     if (e == ERR_TOO_BIG) {
         snprintf(plan->note, sizeof(plan->note),
                  "demand history over %u cell-slots: lower history_days or "
@@ -276,7 +354,7 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
                  "demand history unreadable: %.100s", d.msg[0] ? d.msg : "I/O");
         return;
     }
-    if (h->n == 0) {
+    if (plan->history_events == 0) {
         snprintf(plan->note, sizeof(plan->note), "no demand history yet");
         return;
     }
@@ -287,12 +365,11 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
     size_t origin = 0, first = 0;
     if (e == ERR_OK)
         e = demand_series_slot(&s, job->now_ms / 1000, &origin);
-    if (e == ERR_OK &&
-        demand_series_slot(&s, h->first_ms / 1000, &first) == ERR_OK) {
-        /* Days before the history began are unknown, not empty. */
-        first -= first % s.slots_per_day;
-        demand_series_set_observed(&s, 0, first, false);
-    }
+    while (first < h->ndays && !h->day_events[first])
+        first++;
+    /* Days before the history began are unknown, not empty. */
+    if (e == ERR_OK)
+        demand_series_set_observed(&s, 0, first * s.slots_per_day, false);
     size_t horizon = (size_t)MAX(c->horizon_ms / (SLOT_S * 1000), 1);
     double *rent = NULL, *ret = NULL;
     if (e == ERR_OK) {
@@ -554,10 +631,7 @@ void svc__planner_run(struct svc_plan_job *job)
         snprintf(plan->note, sizeof(plan->note), "no bikes and no area yet");
         return;
     }
-    struct history h;
-    history_init(&h, job);
-    forecast(job, &job->grid, plan, &h);
-    history_release(&h);
+    forecast(job, &job->grid, plan);
     count_bikes(job, &job->grid, plan);
     route(job, plan);
 }

@@ -175,7 +175,10 @@ struct svc_plan_job {
     size_t tasks_total; /* bikes needing maintenance */
     struct svc_truck *trucks;
     size_t ntrucks;
-    atomic_bool *cancel;   /* set: finish at once (the server is stopping) */
+    atomic_bool *cancel; /* set: finish at once (the server is stopping) */
+    /* The last plan's demand history, or NULL; the planner leaves the one
+     * it used (or NULL) for the next job. */
+    struct svc_plan_history *history;
     int64_t snapshot_ms;   /* the loop thread's time taking all this */
     struct svc_plan *plan; /* the result */
 };
@@ -184,6 +187,8 @@ struct svc_plan_job {
 void svc__planner_run(struct svc_plan_job *job);
 /* Frees a plan; NULL is a no-op. */
 void svc__plan_free(struct svc_plan *plan);
+/* Frees a demand history kept between plans; NULL is a no-op. */
+void svc__plan_history_free(struct svc_plan_history *h);
 /* The index of cell in plan->cells, or -1. */
 ptrdiff_t svc__plan_find_cell(const struct svc_plan *plan, int64_t cell);
 

@@ -125,6 +125,8 @@ class DispatchTest(SpokeTestCase):
         # X are surplus, A is short.
         self.assertIsNone(plan["note"], plan)
         self.assertEqual(plan["summary"]["history_events"], 2 * self.history)
+        # It read on from the first plan's history (rows added since: none).
+        self.assertIs(plan["summary"]["history_incremental"], True)
         cells = self.cells(sp)
         a, x = self.cell_near(cells, A), self.cell_near(cells, X)
         self.assertGreater(a["forecast_rentals"], 5)
@@ -266,6 +268,7 @@ class DispatchTest(SpokeTestCase):
         self.assertEqual(plan["summary"]["history_events"],
                          sum(min(n, 10) for (n,) in rows), rows)
         self.assertLess(plan["summary"]["history_events"], 30)
+        self.assertIs(plan["summary"]["history_incremental"], True)
 
     def test_trucks_work_their_shift_only(self):
         day = 86400

@@ -6,8 +6,10 @@
  * exactly the events of a range; trip imports all or nothing, by source.
  */
 #include "base/sys.h"
+#include "base/rng.h"
 #include "store/store.h"
 #include "svc/svc.h"
+#include "svc/svc_int.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/rawdb.h"
 
@@ -421,6 +423,63 @@ TEST(demand_load_returns_exactly_the_range)
     CHECK_EQ(ev.n, 2 * ARRAY_LEN(t) + 2 + 4);
 }
 
+static void load_since(const char *path, int64_t from_ms,
+                       struct store_demand_cursor *cur, struct events *out,
+                       enum err want)
+{
+    memset(out, 0, sizeof(*out));
+    struct store *st = NULL;
+    CHECK_OK(store_open(path, &st, NULL));
+    CHECK_ERR(store_demand_load_since(st, from_ms, cur, take, out), want);
+    store_close(st);
+}
+
+TEST(demand_load_since_a_cursor)
+{
+    const char *path = fresh("d.db");
+    seed(path);
+    int64_t from = T0;
+    struct store_op ops[] = {
+        op_trip(trip(1, CORE_TRIP_ENDED, from + MIN_MS, from + 2 * MIN_MS)),
+        op_trip(trip(2, CORE_TRIP_ENDED, from - HOUR_MS, from - MIN_MS)),
+    };
+    CHECK_OK(write_ops(path, ops, ARRAY_LEN(ops)));
+    const struct store_search v[] = {{from + MIN_MS, 1.5, 2.5, false, 2}};
+    struct store_op sop = op_searches(v, 1);
+    CHECK_OK(write_ops(path, &sop, 1));
+    /* From nothing: every row; events before from skipped, none after. */
+    struct store_demand_cursor cur = {0, 0};
+    struct events ev;
+    load_since(path, from, &cur, &ev, ERR_OK);
+    CHECK_EQ(ev.n, 3);
+    CHECK_EQ(cur.trip_id, 2);
+    CHECK_EQ(cur.search_id, 1);
+    /* Nothing new: nothing read, the cursor stays. */
+    load_since(path, from, &cur, &ev, ERR_OK);
+    CHECK_EQ(ev.n, 0);
+    CHECK_EQ(cur.trip_id, 2);
+    /* New rows only, whatever their times: a trip begun long before (its
+     * return counts), one in the future (both count). */
+    struct store_op more[] = {
+        op_trip(trip(3, CORE_TRIP_ENDED, from - 20 * HOUR_MS, from + HOUR_MS)),
+        op_trip(
+            trip(4, CORE_TRIP_ENDED, from + 30 * HOUR_MS, from + 31 * HOUR_MS)),
+    };
+    CHECK_OK(write_ops(path, more, ARRAY_LEN(more)));
+    load_since(path, from, &cur, &ev, ERR_OK);
+    CHECK_EQ(ev.n, 3);
+    CHECK_EQ(count(&ev, STORE_DEMAND_RETURN, from + HOUR_MS, 1), 1);
+    CHECK_EQ(count(&ev, STORE_DEMAND_RENTAL, from + 30 * HOUR_MS, 1), 1);
+    CHECK_EQ(cur.trip_id, 4);
+    CHECK_EQ(cur.search_id, 1);
+    /* The newest rows gone (ids may come again): start over. */
+    raw_exec(path, "DELETE FROM demand_trips WHERE id > 2");
+    struct store_demand_cursor before = cur;
+    load_since(path, from, &cur, &ev, ERR_CONFLICT);
+    CHECK_EQ(ev.n, 0);
+    CHECK_EQ(cur.trip_id, before.trip_id);
+}
+
 TEST(demand_load_errors)
 {
     const char *path = fresh("d.db");
@@ -763,6 +822,130 @@ TEST(demand_search_log_aggregates)
              1);
 }
 
+/* The planner's history, kept from plan to plan */
+
+#define DAY_MS (24 * HOUR_MS)
+
+/* Ended trips ids first..last, started in [from_ms, to_ms), 10 min long. */
+static void write_trips(const char *path, int64_t first, int64_t last,
+                        int64_t from_ms, int64_t to_ms, struct rng *r)
+{
+    size_t n = (size_t)(last - first + 1);
+    struct store_op *ops = xcalloc(n, sizeof(*ops));
+    for (size_t i = 0; i < n; i++) {
+        int64_t t0 =
+            from_ms + (int64_t)rng_below(r, (uint64_t)(to_ms - from_ms));
+        struct core_trip t =
+            trip(first + (int64_t)i, CORE_TRIP_ENDED, t0, t0 + 10 * MIN_MS);
+        t.start_pos.lat_deg = 31.21 + 0.04 * rng_unit(r);
+        t.end_pos.lon_deg = 121.45 + 0.04 * rng_unit(r);
+        ops[i] = op_trip(t);
+    }
+    CHECK_OK(write_ops(path, ops, n));
+    xfree(ops);
+}
+
+/*
+ * A plan at now_ms from history h (NULL: from scratch); the history it
+ * leaves goes to *left.
+ */
+static struct svc_plan *plan_at(const char *path, int64_t now_ms, double cell_m,
+                                struct svc_plan_history *h,
+                                struct svc_plan_history **left)
+{
+    static atomic_bool cancel;
+    struct svc_plan_job job = {0};
+    job.id = 1;
+    job.now_ms = now_ms;
+    job.db_path = (char *)path;
+    job.cancel = &cancel;
+    svc_dispatch_config_default(&job.cfg);
+    job.cfg.history_days = 3;
+    job.cfg.utc_offset_s = 8 * 3600;
+    job.cfg.trucks = 0;
+    if (cell_m > 0)
+        job.cfg.cell_m = cell_m;
+    struct geo_bbox area = {31.20, 121.44, 31.26, 121.50};
+    CHECK_OK(demand_grid_init(&job.grid, area, job.cfg.cell_m, NULL));
+    job.has_grid = true;
+    job.history = h;
+    svc__planner_run(&job);
+    *left = job.history;
+    return job.plan;
+}
+
+/* The same cells, forecasts and targets: the history was the same. */
+static void check_same_plan(const struct svc_plan *a, const struct svc_plan *b)
+{
+    CHECK_STR(a->note, "");
+    CHECK_STR(b->note, "");
+    CHECK(a->history_events > 0);
+    CHECK(a->ncells > 0);
+    CHECK_EQ(a->history_events, b->history_events);
+    CHECK_EQ(a->ncells, b->ncells);
+    for (size_t i = 0; i < a->ncells && i < b->ncells; i++) {
+        CHECK_EQ(a->cells[i].cell, b->cells[i].cell);
+        CHECK_EQ(a->cells[i].target, b->cells[i].target);
+        CHECK(a->cells[i].rentals == b->cells[i].rentals);
+        CHECK(a->cells[i].returns == b->cells[i].returns);
+    }
+}
+
+/* Plans at now_ms from h and from scratch agree; returns h moved on. */
+static struct svc_plan_history *check_reads_on(const char *path, int64_t now_ms,
+                                               struct svc_plan_history *h,
+                                               bool incremental)
+{
+    struct svc_plan_history *kept = NULL, *fresh_h = NULL;
+    struct svc_plan *on = plan_at(path, now_ms, 0, h, &kept);
+    struct svc_plan *scratch = plan_at(path, now_ms, 0, NULL, &fresh_h);
+    CHECK(on->history_incremental == incremental);
+    CHECK(!scratch->history_incremental);
+    check_same_plan(on, scratch);
+    svc__plan_free(on);
+    svc__plan_free(scratch);
+    svc__plan_history_free(fresh_h);
+    CHECK(kept != NULL);
+    return kept;
+}
+
+TEST(demand_planner_history_reads_on)
+{
+    const char *path = fresh("d.db");
+    seed(path);
+    struct rng r;
+    rng_seed(&r, 3);
+    int64_t now = T0;
+    write_trips(path, 1, 400, now - 4 * DAY_MS, now, &r);
+    struct svc_plan_history *h = NULL;
+    svc__plan_free(plan_at(path, now, 0, NULL, &h));
+    /* 20 minutes and some trips and lost searches later. */
+    write_trips(path, 401, 460, now, now + 20 * MIN_MS, &r);
+    const struct store_search v[] = {{now + MIN_MS, 31.23, 121.47, false, 4}};
+    struct store_op sop = op_searches(v, 1);
+    CHECK_OK(write_ops(path, &sop, 1));
+    h = check_reads_on(path, now + 20 * MIN_MS, h, true);
+    /* A day on: the oldest day leaves the window. */
+    write_trips(path, 461, 600, now + 20 * MIN_MS, now + DAY_MS + HOUR_MS, &r);
+    h = check_reads_on(path, now + DAY_MS + HOUR_MS, h, true);
+    /* The newest rows deleted and their ids given again: from scratch. */
+    raw_exec(path, "DELETE FROM demand_trips WHERE id > 500");
+    write_trips(path, 601, 620, now + DAY_MS + HOUR_MS,
+                now + DAY_MS + 2 * HOUR_MS, &r);
+    CHECK_EQ(raw_int(path, "SELECT max(id) FROM demand_trips"), 520);
+    h = check_reads_on(path, now + DAY_MS + 2 * HOUR_MS, h, false);
+    /* The same grid reads on; another one starts from scratch. */
+    struct svc_plan_history *kept = NULL;
+    struct svc_plan *p = plan_at(path, now + DAY_MS + 3 * HOUR_MS, 0, h, &kept);
+    CHECK(p->history_incremental);
+    svc__plan_free(p);
+    p = plan_at(path, now + DAY_MS + 3 * HOUR_MS, 250, kept, &h);
+    CHECK(!p->history_incremental);
+    CHECK(p->history_events > 0);
+    svc__plan_free(p);
+    svc__plan_history_free(h);
+}
+
 const struct test_case test_suite_demand[] = {
     CASE(demand_ended_trip_copied_once),
     CASE(demand_failed_and_active_trips_not_copied),
@@ -771,6 +954,8 @@ const struct test_case test_suite_demand[] = {
     CASE(demand_searches_freed_when_submit_fails),
     CASE(demand_prune_keeps_imports),
     CASE(demand_load_returns_exactly_the_range),
+    CASE(demand_load_since_a_cursor),
+    CASE(demand_planner_history_reads_on),
     CASE(demand_load_errors),
     CASE(demand_import_commits_a_source),
     CASE(demand_import_large_in_random_order),
