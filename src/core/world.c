@@ -15,6 +15,10 @@
 /* Room for "<rider id>/<key>": 20 digits, a slash, the key. */
 #define IDEM_MAP_KEY_MAX (21 + CORE_IDEM_KEY_MAX)
 
+/* Bike records are kept in blocks of this many, by id: no pointer array,
+ * no heap chunk each (docs: bench/RESULTS.md, memory per bike). */
+#define BIKE_BLOCK 4096
+
 struct wbike {
     struct core_bike b;
     bool dirty;
@@ -38,11 +42,24 @@ struct wres {
     bool retired;
 };
 
+/*
+ * The QR-code map: open addressing over (hash, record), the key read from
+ * the record (16 bytes a slot, where an smap slot holds the key too).
+ * Codes are never removed or changed, so there are no tombstones.
+ */
+struct qr_slot {
+    uint64_t hash;
+    struct wbike *wb; /* NULL: empty */
+};
+
 struct core_world {
-    struct wbike **bikes; /* index id - 1; NULL for a gap */
-    size_t nbikes, capbikes;
+    struct wbike **bike_blocks; /* record of id at [(id-1) / BIKE_BLOCK]
+                                   [(id-1) % BIKE_BLOCK]; id 0 there: a gap */
+    size_t nbikes;              /* the highest id */
+    size_t nblocks, capblocks;
     struct imap bike_by_imei;
-    struct smap bike_by_qr;
+    struct qr_slot *qr_slots; /* NULL until the first bike */
+    size_t qr_cap, qr_count;  /* qr_cap a power of two */
 
     struct wrider **riders; /* index id - 1 */
     size_t nriders, capriders;
@@ -75,7 +92,6 @@ struct core_world *core_world_new(void)
 {
     struct core_world *w = xcalloc(1, sizeof(*w));
     imap_init(&w->bike_by_imei);
-    smap_init(&w->bike_by_qr);
     smap_init(&w->rider_by_token);
     imap_init(&w->trips);
     smap_init(&w->trip_idem);
@@ -93,8 +109,8 @@ void core_world_free(struct core_world *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->nbikes; i++)
-        xfree(w->bikes[i]);
+    for (size_t i = 0; i < w->nblocks; i++)
+        xfree(w->bike_blocks[i]);
     for (size_t i = 0; i < w->nriders; i++)
         xfree(w->riders[i]);
     size_t pos = 0;
@@ -105,14 +121,14 @@ void core_world_free(struct core_world *w)
     pos = 0;
     while (imap_next(&w->reservations, &pos, &key, &val))
         xfree(val);
-    xfree(w->bikes);
+    xfree(w->bike_blocks);
+    xfree(w->qr_slots);
     xfree(w->riders);
     xfree(w->retired_trips);
     xfree(w->retired_res);
     xfree(w->plans);
     xfree(w->changes);
     imap_release(&w->bike_by_imei);
-    smap_release(&w->bike_by_qr);
     smap_release(&w->rider_by_token);
     imap_release(&w->trips);
     smap_release(&w->trip_idem);
@@ -220,11 +236,20 @@ static void bike_apply(struct core_world *w, struct core_bike *b,
 
 /* Lookups */
 
+/* The record of bike id, or NULL. */
+static struct wbike *bike_rec(const struct core_world *w, int64_t id)
+{
+    if (id < 1 || (uint64_t)id > w->nbikes)
+        return NULL;
+    size_t i = (size_t)id - 1;
+    struct wbike *wb = &w->bike_blocks[i / BIKE_BLOCK][i % BIKE_BLOCK];
+    return wb->b.id ? wb : NULL;
+}
+
 struct core_bike *core_world_bike(const struct core_world *w, int64_t id)
 {
-    if (id < 1 || (uint64_t)id > w->nbikes || !w->bikes[id - 1])
-        return NULL;
-    return &w->bikes[id - 1]->b;
+    struct wbike *wb = bike_rec(w, id);
+    return wb ? &wb->b : NULL;
 }
 
 struct core_bike *core_world_bike_by_imei(const struct core_world *w,
@@ -237,8 +262,45 @@ struct core_bike *core_world_bike_by_imei(const struct core_world *w,
 struct core_bike *core_world_bike_by_qr(const struct core_world *w,
                                         struct str qr)
 {
-    struct wbike *wb = smap_get(&w->bike_by_qr, qr);
-    return wb ? &wb->b : NULL;
+    if (!w->qr_cap)
+        return NULL;
+    uint64_t h = smap_hash(qr.ptr, qr.len);
+    size_t mask = w->qr_cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        const struct qr_slot *sl = &w->qr_slots[i];
+        if (!sl->wb)
+            return NULL;
+        if (sl->hash == h && str_eq(str_from_cstr(sl->wb->b.qr_code), qr))
+            return &sl->wb->b;
+    }
+}
+
+static void qr_insert(struct qr_slot *slots, size_t cap, uint64_t h,
+                      struct wbike *wb)
+{
+    size_t mask = cap - 1, i = (size_t)h & mask;
+    while (slots[i].wb)
+        i = (i + 1) & mask;
+    slots[i] = (struct qr_slot){h, wb};
+}
+
+/* Adds wb under its QR code (not there yet), keeping the load <= 3/4. */
+static void qr_put(struct core_world *w, struct wbike *wb)
+{
+    if ((w->qr_count + 1) * 4 > w->qr_cap * 3) {
+        size_t cap = w->qr_cap ? w->qr_cap * 2 : 64;
+        struct qr_slot *slots = xcalloc(cap, sizeof(*slots));
+        for (size_t i = 0; i < w->qr_cap; i++) {
+            if (w->qr_slots[i].wb)
+                qr_insert(slots, cap, w->qr_slots[i].hash, w->qr_slots[i].wb);
+        }
+        xfree(w->qr_slots);
+        w->qr_slots = slots;
+        w->qr_cap = cap;
+    }
+    const char *qr = wb->b.qr_code;
+    qr_insert(w->qr_slots, w->qr_cap, smap_hash(qr, strlen(qr)), wb);
+    w->qr_count++;
 }
 
 int64_t core_world_bike_max_id(const struct core_world *w)
@@ -322,15 +384,23 @@ core_world_pricing_version(const struct core_world *w, int64_t version)
 
 /* Restore */
 
-static void put_bike(struct core_world *w, struct wbike *wb)
+/* The zeroed record for a new bike id (not taken), blocks made as needed. */
+static struct wbike *new_bike_rec(struct core_world *w, int64_t id)
 {
-    size_t idx = (size_t)wb->b.id - 1;
-    while (w->nbikes <= idx) {
-        VEC_PUSH(w->bikes, w->nbikes, w->capbikes, NULL);
+    size_t i = (size_t)id - 1;
+    while (w->nblocks <= i / BIKE_BLOCK) {
+        VEC_PUSH(w->bike_blocks, w->nblocks, w->capblocks,
+                 xcalloc(BIKE_BLOCK, sizeof(struct wbike)));
     }
-    w->bikes[idx] = wb;
+    w->nbikes = MAX(w->nbikes, i + 1);
+    return &w->bike_blocks[i / BIKE_BLOCK][i % BIKE_BLOCK];
+}
+
+/* Makes the filled record wb findable by IMEI and QR code. */
+static void index_bike(struct core_world *w, struct wbike *wb)
+{
     imap_put(&w->bike_by_imei, wb->b.imei, wb);
-    smap_put(&w->bike_by_qr, str_from_cstr(wb->b.qr_code), wb);
+    qr_put(w, wb);
 }
 
 enum err core_world_restore_bike(struct core_world *w,
@@ -340,11 +410,11 @@ enum err core_world_restore_bike(struct core_world *w,
         core_world_bike_by_imei(w, b->imei) ||
         core_world_bike_by_qr(w, str_from_cstr(b->qr_code)))
         return ERR_CONFLICT;
-    struct wbike *wb = xcalloc(1, sizeof(*wb));
+    struct wbike *wb = new_bike_rec(w, b->id);
     wb->b = *b;
     wb->b.trip_id = 0;
     wb->b.reservation_id = 0;
-    put_bike(w, wb);
+    index_bike(w, wb);
     return ERR_OK;
 }
 
@@ -466,9 +536,9 @@ enum err core_world_add_bike(struct core_world *w, struct str qr, uint64_t imei,
     if (core_world_bike_by_imei(w, imei))
         return err_setc(d, ERR_CONFLICT, "lock_imei_taken", "lock_imei",
                         "another bike has lock %015" PRIu64, imei);
-    struct wbike *wb = xcalloc(1, sizeof(*wb));
+    struct wbike *wb = new_bike_rec(w, (int64_t)w->nbikes + 1);
     struct core_bike *b = &wb->b;
-    b->id = (int64_t)w->nbikes + 1;
+    b->id = (int64_t)w->nbikes;
     memcpy(b->qr_code, qr.ptr, qr.len);
     b->imei = imei;
     b->vtype = vtype;
@@ -476,7 +546,7 @@ enum err core_world_add_bike(struct core_world *w, struct str qr, uint64_t imei,
     b->pos = pos;
     b->battery_pct = -1;
     b->created_ms = now_ms;
-    put_bike(w, wb);
+    index_bike(w, wb);
     touch_bike(w, b);
     *out = b;
     return ERR_OK;
@@ -849,8 +919,8 @@ size_t core_world_mark_missing(struct core_world *w, int64_t now_ms,
                                int64_t silent_ms)
 {
     size_t n = 0;
-    for (size_t i = 0; i < w->nbikes; i++) {
-        struct wbike *wb = w->bikes[i];
+    for (int64_t id = 1; id <= (int64_t)w->nbikes; id++) {
+        struct wbike *wb = bike_rec(w, id);
         if (!wb)
             continue;
         struct core_bike *b = &wb->b;

@@ -350,6 +350,51 @@ TEST(world_pricing_versions)
     core_world_free(f.w);
 }
 
+TEST(world_many_bikes_by_id_qr_imei)
+{
+    /* Past a block of records (4,096) and several growths of the QR map;
+     * restored ids may leave gaps. */
+    struct core_world *w = core_world_new();
+    enum { N = 10000 };
+    for (int64_t id = 1; id <= N; id++) {
+        if (id % 7 == 0)
+            continue; /* a gap */
+        struct core_bike b = {.id = id, .imei = 500000000000000 + (uint64_t)id};
+        snprintf(b.qr_code, sizeof(b.qr_code), "QR-%" PRId64, id);
+        CHECK_OK(core_world_restore_bike(w, &b));
+    }
+    CHECK_EQ(core_world_bike_max_id(w), N); /* 10,000 is not a gap */
+    for (int64_t id = 1; id <= N; id++) {
+        char qr[32];
+        snprintf(qr, sizeof(qr), "QR-%" PRId64, id);
+        struct core_bike *b = core_world_bike(w, id);
+        struct core_bike *bq = core_world_bike_by_qr(w, str_from_cstr(qr));
+        struct core_bike *bi =
+            core_world_bike_by_imei(w, 500000000000000 + (uint64_t)id);
+        if (id % 7 == 0) {
+            CHECK(b == NULL && bq == NULL && bi == NULL);
+            continue;
+        }
+        CHECK(b != NULL && b->id == id);
+        CHECK(bq == b && bi == b);
+    }
+    CHECK(core_world_bike_by_qr(w, STR_LIT("QR-")) == NULL);
+    CHECK(core_world_bike_by_qr(w, STR_LIT("QR-10")) != NULL);
+    CHECK(core_world_bike_by_qr(w, STR_LIT("QR-100000")) == NULL);
+    CHECK(core_world_bike(w, 0) == NULL);
+    CHECK(core_world_bike(w, N + 1) == NULL);
+    /* A new bike takes the next id and its code is found. */
+    struct core_bike *nb;
+    CHECK_OK(core_world_add_bike(w, STR_LIT("NEW"), 7, CORE_VT_BICYCLE, P0, 0,
+                                 &nb, NULL));
+    CHECK_EQ(nb->id, N + 1);
+    CHECK(core_world_bike_by_qr(w, STR_LIT("NEW")) == nb);
+    CHECK_ERR(core_world_add_bike(w, STR_LIT("QR-12"), 8, CORE_VT_BICYCLE, P0,
+                                  0, &nb, NULL),
+              ERR_CONFLICT);
+    core_world_free(w);
+}
+
 TEST(world_restore)
 {
     struct core_world *w = core_world_new();
@@ -395,6 +440,7 @@ const struct test_case test_suite_core[] = {
     CASE(world_trip_cancels_other_reservation),
     CASE(world_operator_events_and_missing),
     CASE(world_pricing_versions),
+    CASE(world_many_bikes_by_id_qr_imei),
     CASE(world_restore),
     {0},
 };
