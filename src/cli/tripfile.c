@@ -114,30 +114,13 @@ enum err cli_tripcsv_header(struct cli_tripcsv *p, char *rec, size_t len,
                        "started_at,ended_at,start_lat,start_lon,end_lat,"
                        "end_lon");
     int field[CLI_TRIPCSV_COLS];
-    for (size_t c = 0; c < CLI_TRIPCSV_COLS; c++)
-        field[c] = -1;
-    char buf[CORE_CSV_SHOW_MAX + 4];
-    for (size_t i = 0; i < n; i++) {
-        size_t c = 0;
-        while (c < CLI_TRIPCSV_COLS && !str_eq_cstr(p->fields[i], col_names[c]))
-            c++;
-        if (c == CLI_TRIPCSV_COLS)
-            return err_set(d, ERR_INVALID, "",
-                           "unknown column '%s' in the header (the columns: "
-                           "started_at, ended_at, start_lat, start_lon, "
-                           "end_lat, end_lon)",
-                           core_csv_show(p->fields[i], buf));
-        if (field[c] >= 0)
-            return err_set(d, ERR_INVALID, col_names[c],
-                           "column '%s' appears twice in the header",
-                           col_names[c]);
-        field[c] = (int)i;
-    }
-    for (size_t c = 0; c < CLI_TRIPCSV_COLS; c++) {
-        if (field[c] < 0)
-            return err_set(d, ERR_INVALID, col_names[c],
-                           "the header has no column '%s'", col_names[c]);
-    }
+    e = core_csv_columns(p->fields, n, col_names, CLI_TRIPCSV_COLS,
+                         CLI_TRIPCSV_COLS,
+                         "the columns: started_at, ended_at, start_lat, "
+                         "start_lon, end_lat, end_lon",
+                         "", field, d);
+    if (e != ERR_OK)
+        return e;
     memcpy(p->field, field, sizeof(field));
     p->nfields = n;
     return ERR_OK;

@@ -172,6 +172,36 @@ enum err core_csv_split(char *rec, size_t len, struct str *fields, size_t cap,
 
 /* Messages */
 
+enum err core_csv_columns(const struct str *f, size_t n,
+                          const char *const *names, size_t ncols,
+                          size_t nrequired, const char *known,
+                          const char *missing, int *field, struct err_detail *d)
+{
+    char shown[CORE_CSV_SHOW_MAX + 4];
+    for (size_t c = 0; c < ncols; c++)
+        field[c] = -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = 0;
+        while (c < ncols && !str_eq_cstr(f[i], names[c]))
+            c++;
+        if (c == ncols)
+            return err_set(d, ERR_INVALID, "",
+                           "unknown column '%s' in the header (%s)",
+                           core_csv_show(f[i], shown), known);
+        if (field[c] >= 0)
+            return err_set(d, ERR_INVALID, names[c],
+                           "column '%s' appears twice in the header", names[c]);
+        field[c] = (int)i;
+    }
+    for (size_t c = 0; c < nrequired; c++) {
+        if (field[c] < 0)
+            return err_set(d, ERR_INVALID, names[c],
+                           "the header has no column '%s'%s", names[c],
+                           missing);
+    }
+    return ERR_OK;
+}
+
 const char *core_csv_show(struct str v, char out[CORE_CSV_SHOW_MAX + 4])
 {
     size_t n = MIN(v.len, (size_t)CORE_CSV_SHOW_MAX);
@@ -225,38 +255,18 @@ static enum err too_long(struct err_detail *d, int64_t line)
 static enum err header_fields(struct core_bikecsv *p, const struct str *f,
                               size_t n, struct err_detail *d)
 {
-    char shown[CORE_CSV_SHOW_MAX + 4];
-    int field[CORE_BIKECSV_COL_COUNT];
-    for (size_t c = 0; c < CORE_BIKECSV_COL_COUNT; c++)
-        field[c] = -1;
     if (n == 1 && f[0].len == 0)
         return err_set(d, ERR_INVALID, "",
                        "the first line is empty; it must name the columns "
                        "(qr_code,lock_imei,lat,lon and optionally state, "
                        "battery, vehicle_type)");
-    for (size_t i = 0; i < n; i++) {
-        size_t c = 0;
-        while (c < CORE_BIKECSV_COL_COUNT && !str_eq_cstr(f[i], col_names[c]))
-            c++;
-        if (c == CORE_BIKECSV_COL_COUNT)
-            return err_set(d, ERR_INVALID, "",
-                           "unknown column '%s' in the header (known: "
-                           "qr_code, lock_imei, lat, lon, state, battery, "
-                           "vehicle_type)",
-                           core_csv_show(f[i], shown));
-        if (field[c] >= 0)
-            return err_set(d, ERR_INVALID, col_names[c],
-                           "column '%s' appears twice in the header",
-                           col_names[c]);
-        field[c] = (int)i;
-    }
-    for (size_t c = 0; c < REQUIRED_COLS; c++) {
-        if (field[c] < 0)
-            return err_set(d, ERR_INVALID, col_names[c],
-                           "the header has no column '%s' (required: "
-                           "qr_code, lock_imei, lat, lon)",
-                           col_names[c]);
-    }
+    int field[CORE_BIKECSV_COL_COUNT];
+    enum err e = core_csv_columns(
+        f, n, col_names, CORE_BIKECSV_COL_COUNT, REQUIRED_COLS,
+        "known: qr_code, lock_imei, lat, lon, state, battery, vehicle_type",
+        " (required: qr_code, lock_imei, lat, lon)", field, d);
+    if (e != ERR_OK)
+        return e;
     memcpy(p->field, field, sizeof(field));
     p->nfields = n;
     p->has_header = true;

@@ -70,6 +70,20 @@ const char *core_csv_show(struct str v, char out[CORE_CSV_SHOW_MAX + 4]);
 enum err core_csv_coord(struct str v, const char *name, double limit,
                         double *out, struct err_detail *d);
 
+/*
+ * Maps a header's n fields onto the ncols column names: field[c] is the
+ * field index of column c, -1 if the header has none. ERR_INVALID for a
+ * field naming no column ("unknown column '...' in the header (<known>)"),
+ * a column named twice, or one of the first nrequired columns missing
+ * ("the header has no column '...'<missing>"). field has ncols entries;
+ * on failure they mean nothing.
+ */
+enum err core_csv_columns(const struct str *f, size_t n,
+                          const char *const *names, size_t ncols,
+                          size_t nrequired, const char *known,
+                          const char *missing, int *field,
+                          struct err_detail *d);
+
 /* The columns an import file may name in its header. */
 enum core_bikecsv_col {
     CORE_BIKECSV_QR_CODE,      /* required */
