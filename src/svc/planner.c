@@ -86,6 +86,13 @@ static ptrdiff_t find_cell(const struct svc_plan_cell *cells, size_t n,
  */
 #define LOST_MAX_PER_AGGREGATE 10u
 
+/* One day of the window: its counts, as wide as the cells it has room for. */
+struct history_day {
+    uint16_t *counts; /* [slot][cell][kind], NULL while the day has none */
+    size_t cap;       /* cells it has room for */
+    uint64_t events;  /* events counted */
+};
+
 /*
  * The demand history: for each day of the window, the counts of every cell
  * met so far, [slot of the day][cell][kind] (saturating), cells found by
@@ -104,9 +111,7 @@ struct svc_plan_history {
     struct imap cell_ix;       /* cell id -> index + 1 */
     int64_t *cells;            /* [ncells] ids, in the order met */
     size_t ncells, capcells;
-    uint16_t **day;       /* [ndays] counts, NULL while the day has none */
-    size_t *day_cap;      /* [ndays] cells each day has room for */
-    uint64_t *day_events; /* [ndays] events counted */
+    struct history_day *day;           /* [ndays] */
     struct store_demand_cursor cursor; /* the rows read so far */
 };
 
@@ -115,10 +120,8 @@ void svc__plan_history_free(struct svc_plan_history *h)
     if (!h)
         return;
     for (size_t d = 0; d < h->ndays; d++)
-        xfree(h->day[d]);
+        xfree(h->day[d].counts);
     xfree(h->day);
-    xfree(h->day_cap);
-    xfree(h->day_events);
     xfree(h->cells);
     imap_release(&h->cell_ix);
     xfree(h);
@@ -136,8 +139,6 @@ static struct svc_plan_history *history_new(const struct demand_grid *grid,
     h->ndays = ndays;
     h->nslots = ndays * h->spd;
     h->day = xcalloc(ndays, sizeof(*h->day));
-    h->day_cap = xcalloc(ndays, sizeof(*h->day_cap));
-    h->day_events = xcalloc(ndays, sizeof(*h->day_events));
     imap_init(&h->cell_ix);
     return h;
 }
@@ -167,14 +168,10 @@ static struct svc_plan_history *history_for(struct svc_plan_history *h,
     }
     size_t drop = (size_t)MIN(day0 - h->day0, (int64_t)ndays);
     for (size_t d = 0; d < drop; d++)
-        xfree(h->day[d]);
+        xfree(h->day[d].counts);
     size_t keep = ndays - drop;
     memmove(h->day, h->day + drop, keep * sizeof(*h->day));
-    memmove(h->day_cap, h->day_cap + drop, keep * sizeof(*h->day_cap));
-    memmove(h->day_events, h->day_events + drop, keep * sizeof(*h->day_events));
     memset(h->day + keep, 0, drop * sizeof(*h->day));
-    memset(h->day_cap + keep, 0, drop * sizeof(*h->day_cap));
-    memset(h->day_events + keep, 0, drop * sizeof(*h->day_events));
     h->day0 = day0;
     return h;
 }
@@ -183,7 +180,7 @@ static uint64_t history_events(const struct svc_plan_history *h)
 {
     uint64_t n = 0;
     for (size_t d = 0; d < h->ndays; d++)
-        n += h->day_events[d];
+        n += h->day[d].events;
     return n;
 }
 
@@ -214,19 +211,20 @@ static bool history_cell(struct svc_plan_history *h, int64_t cell, size_t *ix)
 static uint16_t *history_counts(struct svc_plan_history *h, size_t d, size_t sd,
                                 size_t ix)
 {
-    size_t old = h->day_cap[d];
-    if (ix >= old) {
+    struct history_day *day = &h->day[d];
+    if (ix >= day->cap) {
         size_t cap = h->capcells;
-        uint16_t *day = xcalloc(h->spd * cap * DEMAND_KINDS, sizeof(*day));
-        for (size_t t = 0; old && t < h->spd; t++)
-            memcpy(day + t * cap * DEMAND_KINDS,
-                   h->day[d] + t * old * DEMAND_KINDS,
-                   old * DEMAND_KINDS * sizeof(*day));
-        xfree(h->day[d]);
-        h->day[d] = day;
-        h->day_cap[d] = cap;
+        uint16_t *counts =
+            xcalloc(h->spd * cap * DEMAND_KINDS, sizeof(*counts));
+        for (size_t t = 0; day->cap && t < h->spd; t++)
+            memcpy(counts + t * cap * DEMAND_KINDS,
+                   day->counts + t * day->cap * DEMAND_KINDS,
+                   day->cap * DEMAND_KINDS * sizeof(*counts));
+        xfree(day->counts);
+        day->counts = counts;
+        day->cap = cap;
     }
-    return h->day[d] + (sd * h->day_cap[d] + ix) * DEMAND_KINDS;
+    return day->counts + (sd * day->cap + ix) * DEMAND_KINDS;
 }
 
 static enum err take_event(void *ctx, const struct store_demand_event *e)
@@ -256,7 +254,7 @@ static enum err take_event(void *ctx, const struct store_demand_event *e)
                      ? MIN(e->n, LOST_MAX_PER_AGGREGATE)
                      : MAX(e->n, 1u);
     *c = (uint16_t)MIN((uint32_t)*c + n, (uint32_t)UINT16_MAX);
-    h->day_events[d] += n;
+    h->day[d].events += n;
     return ERR_OK;
 }
 
@@ -281,13 +279,13 @@ static enum err history_series(struct svc_plan_history *h, uint32_t cols,
         order[i] = i;
     qsort_r(order, h->ncells, sizeof(*order), cmp_cell, h->cells);
     for (size_t day = 0; day < h->ndays; day++) {
-        size_t cap = h->day_cap[day];
+        size_t cap = h->day[day].cap;
         for (size_t i = 0; i < h->ncells; i++) {
             if (order[i] >= cap)
                 continue; /* nothing on that day */
             for (size_t t = 0; t < h->spd; t++) {
                 const uint16_t *c =
-                    h->day[day] + (t * cap + order[i]) * DEMAND_KINDS;
+                    h->day[day].counts + (t * cap + order[i]) * DEMAND_KINDS;
                 for (size_t k = 0; k < DEMAND_KINDS; k++)
                     s->count[k][i * s->nslots + day * h->spd + t] = c[k];
             }
@@ -365,7 +363,7 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
     size_t origin = 0, first = 0;
     if (e == ERR_OK)
         e = demand_series_slot(&s, job->now_ms / 1000, &origin);
-    while (first < h->ndays && !h->day_events[first])
+    while (first < h->ndays && !h->day[first].events)
         first++;
     /* Days before the history began are unknown, not empty. */
     if (e == ERR_OK)
