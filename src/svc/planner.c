@@ -113,6 +113,7 @@ struct svc_plan_history {
     size_t ncells, capcells;
     struct history_day *day;           /* [ndays] */
     struct store_demand_cursor cursor; /* the rows read so far */
+    bool loaded; /* a load completed: the next one reads on from cursor */
 };
 
 void svc__plan_history_free(struct svc_plan_history *h)
@@ -318,8 +319,8 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
     int64_t t0 = clock_mono_ms();
     enum err e = store_open(job->db_path, &st, &d);
     if (e == ERR_OK) {
-        plan->history_incremental =
-            h->cursor.trip_id != 0 || h->cursor.search_id != 0;
+        /* The cursor is {0, 0} after a load of empty tables too. */
+        plan->history_incremental = h->loaded;
         e = store_demand_load_since(st, from_ms, &h->cursor, take_event, h);
         if (e == ERR_CONFLICT) {
             /* Ids were given again: read everything into a new history. */
@@ -334,6 +335,7 @@ static void forecast(struct svc_plan_job *job, const struct demand_grid *grid,
     store_close(st);
     plan->load_ms = clock_mono_ms() - t0;
     plan->history_events = history_events(h);
+    h->loaded = e == ERR_OK;
     if (e != ERR_OK) {
         /* Half read: the next plan starts over. */
         svc__plan_history_free(h);

@@ -944,6 +944,16 @@ TEST(demand_planner_history_reads_on)
     CHECK(p->history_events > 0);
     svc__plan_free(p);
     svc__plan_history_free(h);
+    /* A first plan with no history at all still leaves one to read on
+     * from (its cursor is {0, 0}, as before any load). */
+    const char *empty = fresh("e.db");
+    seed(empty);
+    struct svc_plan *p0 = plan_at(empty, now, 0, NULL, &h);
+    CHECK_STR(p0->note, "no demand history yet");
+    svc__plan_free(p0);
+    write_trips(empty, 1, 200, now - 2 * DAY_MS, now, &r);
+    h = check_reads_on(empty, now + HOUR_MS, h, true);
+    svc__plan_history_free(h);
 }
 
 const struct test_case test_suite_demand[] = {
